@@ -1,0 +1,16 @@
+//! The `SocialConnection` custom resource: spec, status and the closed vocabularies they use.
+//!
+//! Nothing in this module performs I/O; it is the contract shared by the CRD, the controller and
+//! the documentation.
+
+mod duration;
+mod spec;
+mod status;
+
+pub use duration::{GoDuration, ParseDurationError};
+pub use spec::{
+    AccountRef, AppSecretRef, ProviderKind, RequiredRole, SecretKeys, SecretRef, SocialConnection,
+    SocialConnectionSpec, CHECK_REQUESTED_ANNOTATION, DEFAULT_CHECK_INTERVAL,
+    DEFAULT_EXPIRY_WARNING, MIN_CHECK_INTERVAL,
+};
+pub use status::SocialConnectionStatus;

@@ -1,0 +1,85 @@
+//! `SocialConnection.status`: what the operator learned at its last checks.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The observed state of a SocialConnection, written only by the operator.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SocialConnectionStatus {
+    /// The metadata.generation of the spec that the current status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Current state, as Kubernetes conditions of types Valid, Revoked, RoleLost,
+    /// ScopesMissing, ExpiringSoon and the summary Ready. Ready is True only when Valid is True
+    /// and Revoked, RoleLost and ScopesMissing are False.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// The reason of the condition that keeps the connection from being Ready (empty when
+    /// Ready). Shown in the Reason column of kubectl get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_ready_reason: Option<String>,
+
+    /// Best known expiry of the current access token; absent when it never expires or is
+    /// unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+
+    /// When the provider stops returning the user's data unless the user logs in again (Meta
+    /// data_access_expires_at).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_access_expires_at: Option<Time>,
+
+    /// When the operator last asked the provider about the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check_time: Option<Time>,
+
+    /// When the operator will next ask the provider (also the end of a retry delay after a
+    /// provider failure or rate limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check_time: Option<Time>,
+
+    /// When a check last got a definite answer from the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_check_time: Option<Time>,
+
+    /// Scopes the provider (or, failing that, the Secret) says were granted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub granted_scopes: Vec<String>,
+
+    /// Required scopes that were not granted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_scopes: Vec<String>,
+
+    /// The account or identity name the provider reported, for people reading the status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
+
+    /// The first 16 hex digits of the SHA-256 of the current access token, so that a token
+    /// change can be recognised without storing the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_fingerprint: Option<String>,
+
+    /// When the operator first saw the token with the current fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_first_seen_time: Option<Time>,
+
+    /// Provider answers in a row that were transient (timeouts, 5xx, 429, throttling). Reset by
+    /// the next definite answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_failures: Option<i32>,
+
+    /// The link a person opens to reconnect the account, set while a person must act and the
+    /// operator knows the app's client id and redirect URL.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "reauthorizationURL")]
+    pub reauthorization_url: Option<String>,
+
+    /// The last value of the social.connections.dev/check-requested-at annotation that was
+    /// handled, so each value triggers exactly one check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_check_request: Option<String>,
+}

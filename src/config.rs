@@ -1,0 +1,77 @@
+//! Command line and environment: every flag has an environment twin.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::providers::endpoints::{EndpointError, Endpoints};
+use crate::providers::http::{DEFAULT_GRAPH_VERSION, DEFAULT_LINKEDIN_VERSION};
+use crate::telemetry::LogFormat;
+
+/// Keeps OAuth connections to social networks healthy, as Kubernetes resources.
+#[derive(Parser, Debug)]
+#[command(name = "social-connection-operator", version, about)]
+pub struct Cli {
+    /// What to do; `run` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `run` when no subcommand is given.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the controller (the default).
+    Run(RunArgs),
+    /// Print the SocialConnection CustomResourceDefinition as YAML.
+    Crd,
+}
+
+/// Options of the controller.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Namespace to watch; repeat for several. Default: all namespaces.
+    #[arg(long = "namespace", env = "SOCIAL_WATCH_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Override a provider's API host: <provider>=<base-url> (http(s)://host[:port]);
+    /// repeatable. Wins over SOCIAL_PROVIDER_ENDPOINTS for the same provider.
+    #[arg(long = "provider-endpoint")]
+    pub provider_endpoints: Vec<String>,
+
+    /// Graph API version for facebook, instagram and instagram-login.
+    #[arg(long, env = "SOCIAL_GRAPH_API_VERSION", default_value = DEFAULT_GRAPH_VERSION)]
+    pub graph_api_version: String,
+
+    /// LinkedIn-Version header for LinkedIn REST calls.
+    #[arg(long, env = "SOCIAL_LINKEDIN_VERSION", default_value = DEFAULT_LINKEDIN_VERSION)]
+    pub linkedin_version: String,
+
+    /// Log line format.
+    #[arg(long, env = "SOCIAL_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// How many connections are reconciled at once.
+    #[arg(long, env = "SOCIAL_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: u16,
+
+    /// Default OAuth redirect URL for reauthorization links, used when spec.redirectURL is
+    /// unset.
+    #[arg(long, env = "SOCIAL_DEFAULT_REDIRECT_URL")]
+    pub default_redirect_url: Option<String>,
+
+    /// Address of the health endpoints (/healthz, /readyz).
+    #[arg(long, env = "SOCIAL_HEALTH_ADDR", default_value = "0.0.0.0:8080")]
+    pub health_addr: std::net::SocketAddr,
+}
+
+/// Environment variable with comma-separated `<provider>=<base-url>` pairs.
+pub const ENDPOINTS_ENV: &str = "SOCIAL_PROVIDER_ENDPOINTS";
+
+impl RunArgs {
+    /// The endpoint overrides from flags and environment, validated.
+    pub fn endpoints(&self) -> Result<Endpoints, EndpointError> {
+        let env = std::env::var(ENDPOINTS_ENV).ok();
+        Endpoints::from_sources(&self.provider_endpoints, env.as_deref())
+    }
+}

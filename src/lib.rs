@@ -1,0 +1,17 @@
+//! social-connection-operator: keeps the OAuth connections between an organisation and its
+//! social-network accounts healthy, as Kubernetes resources.
+//!
+//! The layout follows the architecture: [`api`] holds the custom resource types, [`providers`]
+//! talks to each social network, [`secrets`] reads (and redacts) tokens, [`controller`] decides
+//! and records, [`telemetry`] sets up logs.
+
+pub mod api;
+pub mod conditions;
+pub mod config;
+pub mod controller;
+pub mod crd;
+pub mod error;
+pub mod providers;
+pub mod redact;
+pub mod secrets;
+pub mod telemetry;

@@ -1,0 +1,34 @@
+//! Youtube (providers.md). Placeholder until the provider is implemented.
+
+use async_trait::async_trait;
+
+use super::{AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile};
+use crate::api::ProviderKind;
+
+/// The Youtube provider.
+pub struct Youtube;
+
+static PROFILE: ProviderProfile = ProviderProfile {
+    short_lived: false,
+    app_keys: AppKeys::None,
+    consent_url: "",
+    scope_separator: ",",
+    default_scopes: &[],
+    reports_scopes: false,
+    tokens_expire: true,
+};
+
+#[async_trait]
+impl Provider for Youtube {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Youtube
+    }
+
+    fn profile(&self) -> &'static ProviderProfile {
+        &PROFILE
+    }
+
+    async fn check(&self, _http: &ProviderHttp, _input: &CheckInput<'_>) -> CheckReport {
+        CheckReport::interrupted(Interruption::unclassified("not implemented"))
+    }
+}
