@@ -1,0 +1,843 @@
+//! The pure heart of the controller: from what the Secret and the provider said, and the
+//! previous status, decide the new status, the Events to record and when to check next
+//! (providers.md §2.3–§2.5, §2.9, §2.13). No I/O and an injected clock, so every rule is
+//! table-tested.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use super::consent::{ConsentParams, consent_url, union_scopes};
+use super::events::Notice;
+use super::schedule;
+use crate::api::{ProviderKind, SocialConnectionSpec, SocialConnectionStatus};
+use crate::conditions::{
+    CondStatus, ConditionType, ExpiryReason, RevokedReason, RoleReason, ScopesReason, ValidReason, condition, find,
+};
+use crate::providers::{CheckReport, ExpiryFact, ProviderProfile, TokenVerdict, TransientKind};
+use crate::secrets::SecretProblem;
+
+/// Transient answers in a row after which Valid becomes Unknown (§2.5).
+pub const FAILURES_BEFORE_UNKNOWN: i32 = 3;
+
+/// What the cycle found before deciding.
+#[derive(Clone, Debug)]
+pub enum Findings {
+    /// A Secret problem found without calling the provider (§2.2).
+    Secret(SecretProblem),
+    /// The provider was asked.
+    Checked {
+        /// The provider's facts.
+        report: CheckReport,
+        /// The token Secret's expiry.
+        secret_expires_at: Option<Timestamp>,
+        /// The token Secret's scopes.
+        secret_scopes: Option<Vec<String>>,
+        /// Fingerprint of the current access token.
+        fingerprint: String,
+    },
+}
+
+/// Everything a decision depends on.
+#[derive(Clone, Debug)]
+pub struct DecisionInput<'a> {
+    /// The clock of this cycle.
+    pub now: Timestamp,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// `<namespace>/<name>`, the consent URL's state.
+    pub object_key: &'a str,
+    /// The spec.
+    pub spec: &'a SocialConnectionSpec,
+    /// The status before this cycle.
+    pub previous: &'a SocialConnectionStatus,
+    /// The provider's static facts.
+    pub profile: &'a ProviderProfile,
+    /// Default scopes for the consent URL.
+    pub default_scopes: &'a [&'a str],
+    /// The app's client id, when known.
+    pub client_id: Option<&'a str>,
+    /// The operator's default redirect URL.
+    pub default_redirect_url: Option<&'a str>,
+    /// Graph API version (consent URLs of Meta providers).
+    pub graph_version: &'a str,
+    /// The check-requested annotation value handled by this cycle.
+    pub check_request: Option<&'a str>,
+    /// What the cycle found.
+    pub findings: Findings,
+    /// Uniform random numbers in [0, 1) for jitter: (schedule, retry).
+    pub jitter: (f64, f64),
+}
+
+/// The outcome of a decision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// The new status.
+    pub status: SocialConnectionStatus,
+    /// Events to record, one per transition.
+    pub notices: Vec<Notice>,
+    /// When to reconcile again.
+    pub requeue_after: Duration,
+}
+
+#[derive(Clone, Debug)]
+struct Cond {
+    status: CondStatus,
+    reason: &'static str,
+    message: String,
+}
+
+impl Cond {
+    fn new(status: CondStatus, reason: &'static str, message: impl Into<String>) -> Self {
+        Cond { status, reason, message: message.into() }
+    }
+}
+
+/// The previous condition as a `Cond` (reason interned against the known vocabulary), or
+/// `Unknown/Pending` when there was none.
+fn previous_cond(prev: &[Condition], t: ConditionType) -> Cond {
+    match find(prev, t) {
+        Some(c) => Cond {
+            status: match c.status.as_str() {
+                "True" => CondStatus::True,
+                "False" => CondStatus::False,
+                _ => CondStatus::Unknown,
+            },
+            reason: intern_reason(&c.reason),
+            message: c.message.clone(),
+        },
+        None => Cond::new(CondStatus::Unknown, "Pending", "not checked yet"),
+    }
+}
+
+/// Maps a stored reason string back to its static name (unknown strings become `Pending`).
+fn intern_reason(s: &str) -> &'static str {
+    const ALL: &[&str] = &[
+        "TokenValid", "Expired", "Revoked", "SecretNotFound", "SecretKeyMissing", "InvalidSecret", "Pending",
+        "ProviderUnavailable", "RateLimited", "PasswordChanged", "AppDeauthorized", "AccountCheckpointed",
+        "AccountUnconfirmed", "TokenInvalidated", "AccountSuspended", "NotRevoked", "RoleRemoved",
+        "InsufficientRole", "AccountNotFound", "AccountMismatch", "NotProfessionalAccount", "RoleConfirmed",
+        "IdentityConfirmed", "NoRoleRequired", "RoleNotVerifiable", "ScopesNotGranted", "ScopesGranted",
+        "NoScopesRequired", "ScopesUnverifiable", "AccessTokenExpiring", "RefreshTokenExpiring",
+        "DataAccessExpiring", "NotExpiring", "NoExpiry", "ExpiryUnknown", "AllChecksPassed",
+    ];
+    ALL.iter().find(|r| **r == s).copied().unwrap_or("Pending")
+}
+
+fn fmt_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Decides the new status, events and requeue delay.
+pub fn decide(input: DecisionInput<'_>) -> Decision {
+    let now = input.now;
+    let prev = input.previous;
+    let prev_conds = &prev.conditions;
+    let spec = input.spec;
+    let mut status = prev.clone();
+    status.observed_generation = input.generation;
+    if let Some(v) = input.check_request {
+        status.last_handled_check_request = Some(v.to_string());
+    }
+
+    let mut valid = previous_cond(prev_conds, ConditionType::Valid);
+    let mut revoked = previous_cond(prev_conds, ConditionType::Revoked);
+    let mut role = previous_cond(prev_conds, ConditionType::RoleLost);
+    let mut scopes = previous_cond(prev_conds, ConditionType::ScopesMissing);
+    let mut expiring = previous_cond(prev_conds, ConditionType::ExpiringSoon);
+    let mut notices = Vec::new();
+    let interval = spec.check_interval();
+    let warning = spec.expiry_warning();
+    let mut next_check: Timestamp;
+    let mut unexpected = None;
+    let mut secret_problem = false;
+
+    match &input.findings {
+        Findings::Secret(problem) => {
+            let reason = match problem {
+                SecretProblem::NotFound { .. } => ValidReason::SecretNotFound,
+                SecretProblem::KeyMissing { .. } => ValidReason::SecretKeyMissing,
+                SecretProblem::Invalid { .. } => ValidReason::InvalidSecret,
+            };
+            valid = Cond::new(CondStatus::False, reason.as_str(), problem.to_string());
+            // No provider call is scheduled: the Secret watch wakes the connection as soon as
+            // the Secret changes. Keeping status free of a new due time makes a repeated
+            // problem an identical status, so nothing is written.
+            next_check = schedule::add(now, interval);
+            secret_problem = true;
+        }
+        Findings::Checked { report, secret_expires_at, secret_scopes, fingerprint } => {
+            let same_token = prev.token_fingerprint.as_deref() == Some(fingerprint.as_str());
+            if !same_token {
+                status.token_fingerprint = Some(fingerprint.clone());
+                status.token_first_seen_time = Some(Time(now));
+                status.data_access_expires_at = None;
+            }
+            let prev_expiry = if same_token { prev.expires_at.as_ref().map(|t| t.0) } else { None };
+            let mut never_expires = !input.profile.tokens_expire;
+            let expires_at = match report.expiry {
+                ExpiryFact::At(t) => Some(t),
+                ExpiryFact::Never => {
+                    never_expires = true;
+                    None
+                }
+                // The latest provider value (kept in status) wins over the Secret's (§1).
+                ExpiryFact::NotReported => prev_expiry.or(*secret_expires_at),
+            };
+            status.expires_at = expires_at.map(Time);
+            if let Some(d) = report.data_access_expires_at {
+                status.data_access_expires_at = Some(Time(d));
+            }
+            if let Some(name) = &report.account_name {
+                status.account_name = Some(name.clone());
+            }
+            status.last_check_time = Some(Time(now));
+
+            // Token verdict. No refresh exists yet, so "→ refresh" rows take their fallback.
+            let clock_expired = expires_at.is_some_and(|e| e <= now);
+            let verdict = report.token.clone().map(|v| resolve(v, expires_at, now, input.profile.short_lived));
+            let verdict = match verdict {
+                Some(TokenVerdict::Valid) if clock_expired => Some(TokenVerdict::Expired {
+                    message: format!("the access token expired at {}", expires_at.map(fmt_time).unwrap_or_default()),
+                }),
+                None if clock_expired => Some(TokenVerdict::Expired {
+                    message: format!("the access token expired at {}", expires_at.map(fmt_time).unwrap_or_default()),
+                }),
+                v => v,
+            };
+            let interruption = report.interruption.as_ref();
+            let prev_failures = prev.consecutive_failures.unwrap_or(0);
+            let counted = interruption.is_some_and(|i| i.counts_as_failure);
+            let failures = match (&verdict, report.token.is_some()) {
+                (Some(_), true) => i32::from(counted),
+                _ => prev_failures + i32::from(counted),
+            };
+            status.consecutive_failures = Some(failures);
+
+            match &verdict {
+                Some(TokenVerdict::Valid) => {
+                    valid = Cond::new(CondStatus::True, ValidReason::TokenValid.as_str(), "the provider accepted the token");
+                    revoked = Cond::new(CondStatus::False, RevokedReason::NotRevoked.as_str(), "the token is not revoked");
+                }
+                Some(TokenVerdict::Expired { message }) => {
+                    valid = Cond::new(CondStatus::False, ValidReason::Expired.as_str(), message.clone());
+                    revoked = Cond::new(CondStatus::False, RevokedReason::NotRevoked.as_str(), "the token expired; it was not revoked");
+                }
+                Some(TokenVerdict::Revoked { reason, message }) => {
+                    valid = Cond::new(CondStatus::False, ValidReason::Revoked.as_str(), "the token was revoked; see the Revoked condition");
+                    revoked = Cond::new(CondStatus::True, reason.as_str(), message.clone());
+                }
+                Some(TokenVerdict::InvalidSecret { message }) => {
+                    valid = Cond::new(CondStatus::False, ValidReason::InvalidSecret.as_str(), message.clone());
+                }
+                // resolve() removed these.
+                Some(TokenVerdict::ExpiryFallback { .. }) | Some(TokenVerdict::RefreshThen(_)) => {}
+                None => {
+                    if let Some(i) = interruption {
+                        let already_unknown = valid.status == CondStatus::Unknown;
+                        if failures >= FAILURES_BEFORE_UNKNOWN || already_unknown {
+                            let reason = match i.kind {
+                                TransientKind::RateLimited => ValidReason::RateLimited,
+                                TransientKind::Unavailable => ValidReason::ProviderUnavailable,
+                            };
+                            valid = Cond::new(
+                                CondStatus::Unknown,
+                                reason.as_str(),
+                                format!("{} ({} failed checks in a row); retrying", i.detail, failures),
+                            );
+                        }
+                    }
+                }
+            }
+            if failures >= FAILURES_BEFORE_UNKNOWN && prev_failures < FAILURES_BEFORE_UNKNOWN {
+                if let Some(i) = interruption {
+                    notices.push(Notice::ProviderUnavailable { detail: i.detail.clone(), failures });
+                }
+            }
+            if let Some(i) = interruption {
+                unexpected = i.unexpected.clone();
+            }
+            let decided_valid = matches!(verdict, Some(TokenVerdict::Valid));
+            if verdict.is_some() {
+                status.last_successful_check_time = Some(Time(now));
+            }
+
+            // Identity and role; scopes. Skipped while Valid is not True.
+            if decided_valid {
+                if let Some(best) = report.role.iter().min_by_key(|f| f.reason.precedence()) {
+                    let st = if best.reason.is_lost() { CondStatus::True } else { CondStatus::False };
+                    role = Cond::new(st, best.reason.as_str(), best.message.clone());
+                } else if spec.required_role.is_none() {
+                    role = Cond::new(CondStatus::False, RoleReason::NoRoleRequired.as_str(), "spec.requiredRole is not set");
+                }
+                let (c, granted, missing) = decide_scopes(spec, input.profile, report, secret_scopes.as_ref(), input.previous, interruption.is_some());
+                if let Some(c) = c {
+                    scopes = c;
+                }
+                if let Some(g) = granted {
+                    status.granted_scopes = g;
+                }
+                status.missing_scopes = missing;
+
+                expiring = decide_expiry(now, warning, expires_at, never_expires, status.data_access_expires_at.as_ref().map(|t| t.0));
+            }
+
+            next_check = match interruption {
+                Some(i) => {
+                    let delay = match i.retry_after {
+                        Some(d) if !i.counts_as_failure => d,
+                        Some(d) => schedule::provider_delay(d, input.jitter.1),
+                        None => schedule::backoff(failures.max(1) as u32, input.jitter.1),
+                    };
+                    schedule::add(now, delay)
+                }
+                None => schedule::next_check(now, interval, expires_at, warning, input.jitter.0),
+            };
+        }
+    }
+
+    if spec.provider == ProviderKind::Telegram && valid.status == CondStatus::True {
+        scopes = Cond::new(CondStatus::False, ScopesReason::NoScopesRequired.as_str(), "Telegram bot tokens have no scopes");
+    }
+
+    // Ready (§2.4): first blocker in the order Revoked, Valid, RoleLost, ScopesMissing.
+    let ready = if revoked.status == CondStatus::True {
+        Cond::new(CondStatus::False, revoked.reason, revoked.message.clone())
+    } else if valid.status == CondStatus::False {
+        Cond::new(CondStatus::False, valid.reason, valid.message.clone())
+    } else if role.status == CondStatus::True {
+        Cond::new(CondStatus::False, role.reason, role.message.clone())
+    } else if scopes.status == CondStatus::True {
+        Cond::new(CondStatus::False, scopes.reason, scopes.message.clone())
+    } else if valid.status == CondStatus::True
+        && revoked.status == CondStatus::False
+        && role.status == CondStatus::False
+        && scopes.status == CondStatus::False
+    {
+        Cond::new(CondStatus::True, "AllChecksPassed", "the connection works")
+    } else if valid.status == CondStatus::Unknown {
+        Cond::new(CondStatus::Unknown, valid.reason, valid.message.clone())
+    } else {
+        Cond::new(CondStatus::Unknown, "Pending", "checks have not all completed")
+    };
+
+    // Reauthorization URL (§2.9): while a person must act.
+    let must_act = revoked.status == CondStatus::True
+        || (valid.status == CondStatus::False && valid.reason == ValidReason::Expired.as_str())
+        || role.reason == RoleReason::AccountMismatch.as_str()
+        || scopes.status == CondStatus::True
+        || expiring.status == CondStatus::True;
+    status.reauthorization_url = if must_act {
+        consent_url(
+            input.profile,
+            &ConsentParams {
+                client_id: input.client_id,
+                redirect_uri: spec.redirect_url.as_deref().or(input.default_redirect_url),
+                state: input.object_key,
+                scopes: union_scopes(&spec.required_scopes, &status.granted_scopes),
+                default_scopes: input.default_scopes,
+                graph_version: input.graph_version,
+            },
+        )
+    } else {
+        None
+    };
+
+    // Events, one per transition (§2.13).
+    let prev_ready = previous_cond(prev_conds, ConditionType::Ready);
+    let prev_valid = previous_cond(prev_conds, ConditionType::Valid);
+    let prev_expiring = previous_cond(prev_conds, ConditionType::ExpiringSoon);
+    if valid.reason == ValidReason::SecretNotFound.as_str() && prev_valid.reason != ValidReason::SecretNotFound.as_str() {
+        notices.push(Notice::SecretNotFound { message: valid.message.clone() });
+    }
+    let reauth_cause = revoked.status == CondStatus::True
+        || (valid.status == CondStatus::False && valid.reason == ValidReason::Expired.as_str())
+        || role.status == CondStatus::True
+        || scopes.status == CondStatus::True;
+    if ready.status == CondStatus::False
+        && reauth_cause
+        && (prev_ready.status != CondStatus::False || prev_ready.reason != ready.reason)
+    {
+        notices.push(Notice::ReauthorizationRequired {
+            reason: ready.reason,
+            cause: ready.message.clone(),
+            url: status.reauthorization_url.clone(),
+        });
+    }
+    if ready.status == CondStatus::True && prev_ready.status == CondStatus::False {
+        notices.push(Notice::ConnectionRestored);
+    }
+    if expiring.status == CondStatus::True && prev_expiring.status != CondStatus::True {
+        notices.push(Notice::TokenExpiringSoon { reason: expiring.reason, message: expiring.message.clone() });
+    }
+    if let Some(what) = unexpected {
+        notices.push(Notice::UnexpectedProviderResponse { what });
+    }
+
+    let generation = input.generation;
+    let mk = |t: ConditionType, c: &Cond| condition(prev_conds, t, c.status, c.reason, c.message.clone(), generation, now);
+    status.conditions = vec![
+        mk(ConditionType::Ready, &ready),
+        mk(ConditionType::Valid, &valid),
+        mk(ConditionType::Revoked, &revoked),
+        mk(ConditionType::RoleLost, &role),
+        mk(ConditionType::ScopesMissing, &scopes),
+        mk(ConditionType::ExpiringSoon, &expiring),
+    ];
+    status.not_ready_reason = (ready.status != CondStatus::True).then(|| ready.reason.to_string());
+    if next_check <= now {
+        next_check = schedule::add(now, Duration::from_secs(1));
+    }
+    status.next_check_time = if secret_problem { None } else { Some(Time(next_check)) };
+    Decision {
+        requeue_after: schedule::duration_between(now, next_check).max(Duration::from_secs(1)),
+        status,
+        notices,
+    }
+}
+
+/// Resolves "→ refresh" and "expiry fallback" verdicts (§1) for a cycle without refresh.
+fn resolve(v: TokenVerdict, expires_at: Option<Timestamp>, now: Timestamp, short_lived: bool) -> TokenVerdict {
+    match v {
+        TokenVerdict::RefreshThen(inner) => resolve(*inner, expires_at, now, short_lived),
+        TokenVerdict::ExpiryFallback { message } => {
+            let passed = match expires_at {
+                Some(e) => e <= now,
+                None => short_lived,
+            };
+            if passed {
+                TokenVerdict::Expired { message }
+            } else {
+                TokenVerdict::Revoked { reason: RevokedReason::TokenInvalidated, message }
+            }
+        }
+        other => other,
+    }
+}
+
+/// ScopesMissing (§2.4). Returns the condition (None: keep), granted scopes to store (None:
+/// keep) and missing scopes.
+fn decide_scopes(
+    spec: &SocialConnectionSpec,
+    profile: &ProviderProfile,
+    report: &CheckReport,
+    secret_scopes: Option<&Vec<String>>,
+    previous: &SocialConnectionStatus,
+    interrupted: bool,
+) -> (Option<Cond>, Option<Vec<String>>, Vec<String>) {
+    let granted = report.granted_scopes.clone().or_else(|| secret_scopes.cloned());
+    if !report.scope_denials.is_empty() {
+        let names: Vec<String> = report.scope_denials.iter().map(|d| d.scope.clone()).collect();
+        let msgs: Vec<String> = report.scope_denials.iter().map(|d| format!("{}: {}", d.scope, d.message)).collect();
+        let msg = format!("the provider refused a call that needs {}", msgs.join("; "));
+        return (Some(Cond::new(CondStatus::True, ScopesReason::ScopesNotGranted.as_str(), msg)), granted, names);
+    }
+    let _ = profile;
+    if spec.required_scopes.is_empty() {
+        return (Some(Cond::new(CondStatus::False, ScopesReason::NoScopesRequired.as_str(), "spec.requiredScopes is empty")), granted, vec![]);
+    }
+    let Some(g) = granted.clone() else {
+        if interrupted {
+            return (None, None, previous.missing_scopes.clone());
+        }
+        return (
+            Some(Cond::new(
+                CondStatus::Unknown,
+                ScopesReason::ScopesUnverifiable.as_str(),
+                "neither the provider nor the Secret's scope key says which scopes were granted",
+            )),
+            None,
+            vec![],
+        );
+    };
+    let missing: Vec<String> = spec.required_scopes.iter().filter(|s| !g.contains(s)).cloned().collect();
+    if missing.is_empty() {
+        (Some(Cond::new(CondStatus::False, ScopesReason::ScopesGranted.as_str(), "every required scope is granted")), Some(g), vec![])
+    } else {
+        let msg = format!("required scopes not granted: {}; reconnect and grant them", missing.join(", "));
+        (Some(Cond::new(CondStatus::True, ScopesReason::ScopesNotGranted.as_str(), msg)), Some(g), missing)
+    }
+}
+
+/// ExpiringSoon (§2.4). No refresh path exists yet, so an access token inside the window will
+/// not be extended automatically.
+fn decide_expiry(
+    now: Timestamp,
+    warning: Duration,
+    expires_at: Option<Timestamp>,
+    never: bool,
+    data_access: Option<Timestamp>,
+) -> Cond {
+    let window_end = schedule::add(now, warning);
+    if let Some(e) = expires_at {
+        if e <= window_end {
+            return Cond::new(
+                CondStatus::True,
+                ExpiryReason::AccessTokenExpiring.as_str(),
+                format!("the access token expires at {} and cannot be refreshed automatically; reconnect before then", fmt_time(e)),
+            );
+        }
+    }
+    if let Some(d) = data_access {
+        if d <= window_end {
+            return Cond::new(
+                CondStatus::True,
+                ExpiryReason::DataAccessExpiring.as_str(),
+                format!("data access expires at {}; the user must log in to the app again before then", fmt_time(d)),
+            );
+        }
+    }
+    match expires_at {
+        Some(e) => Cond::new(CondStatus::False, ExpiryReason::NotExpiring.as_str(), format!("the access token expires at {}", fmt_time(e))),
+        None if never => Cond::new(CondStatus::False, ExpiryReason::NoExpiry.as_str(), "the token does not expire"),
+        None => Cond::new(CondStatus::False, ExpiryReason::ExpiryUnknown.as_str(), "the provider and the Secret do not say when the token expires"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AccountRef, RequiredRole, SecretRef};
+    use crate::providers::{Interruption, RoleFinding, ScopeDenial};
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+    const NOW: &str = "2026-06-01T00:00:00Z";
+
+    fn spec(provider: ProviderKind) -> SocialConnectionSpec {
+        SocialConnectionSpec {
+            provider,
+            account: AccountRef { id: "2002".into(), display_name: None },
+            secret_ref: SecretRef { name: "tok".into(), keys: None },
+            app_secret_ref: None,
+            required_scopes: vec![],
+            required_role: None,
+            expiry_warning: None,
+            check_interval: None,
+            suspend: None,
+            redirect_url: Some("https://app.example/cb".into()),
+        }
+    }
+
+    fn profile() -> ProviderProfile {
+        *crate::providers::for_kind(ProviderKind::Facebook).profile()
+    }
+
+    fn short_lived_profile() -> ProviderProfile {
+        ProviderProfile { short_lived: true, ..profile() }
+    }
+
+    struct Case {
+        spec: SocialConnectionSpec,
+        previous: SocialConnectionStatus,
+        profile: ProviderProfile,
+        findings: Findings,
+    }
+
+    fn checked(report: CheckReport) -> Findings {
+        Findings::Checked { report, secret_expires_at: None, secret_scopes: None, fingerprint: "abcd".into() }
+    }
+
+    fn case(findings: Findings) -> Case {
+        Case { spec: spec(ProviderKind::Facebook), previous: SocialConnectionStatus::default(), profile: profile(), findings }
+    }
+
+    fn run(c: &Case) -> Decision {
+        decide(DecisionInput {
+            now: t(NOW),
+            generation: Some(1),
+            object_key: "ns/conn",
+            spec: &c.spec,
+            previous: &c.previous,
+            profile: &c.profile,
+            default_scopes: &["pages_show_list"],
+            client_id: Some("cid"),
+            default_redirect_url: None,
+            graph_version: "v24.0",
+            check_request: None,
+            findings: c.findings.clone(),
+            jitter: (0.0, 0.0),
+        })
+    }
+
+    fn cond<'a>(d: &'a Decision, ty: ConditionType) -> (&'a str, &'a str) {
+        let c = find(&d.status.conditions, ty).unwrap();
+        (c.status.as_str(), c.reason.as_str())
+    }
+
+    fn valid_report() -> CheckReport {
+        CheckReport::verdict(TokenVerdict::Valid)
+    }
+
+    #[test]
+    fn a_valid_token_with_nothing_required_is_ready() {
+        let d = run(&case(checked(valid_report())));
+        assert_eq!(cond(&d, ConditionType::Ready), ("True", "AllChecksPassed"));
+        assert_eq!(cond(&d, ConditionType::Valid), ("True", "TokenValid"));
+        assert_eq!(cond(&d, ConditionType::Revoked), ("False", "NotRevoked"));
+        assert_eq!(cond(&d, ConditionType::RoleLost), ("False", "NoRoleRequired"));
+        assert_eq!(cond(&d, ConditionType::ScopesMissing), ("False", "NoScopesRequired"));
+        assert_eq!(cond(&d, ConditionType::ExpiringSoon), ("False", "ExpiryUnknown"));
+        assert_eq!(d.status.not_ready_reason, None);
+        assert_eq!(d.status.observed_generation, Some(1));
+        assert!(d.notices.is_empty(), "first success after Pending is not a restoration");
+        assert_eq!(d.status.reauthorization_url, None);
+    }
+
+    #[test]
+    fn verdicts_map_to_conditions_as_the_contract_says() {
+        let revoked = TokenVerdict::Revoked { reason: RevokedReason::PasswordChanged, message: "m".into() };
+        let cases: Vec<(TokenVerdict, Option<Timestamp>, bool, (&str, &str), (&str, &str), (&str, &str))> = vec![
+            (revoked, None, false, ("False", "Revoked"), ("True", "PasswordChanged"), ("False", "PasswordChanged")),
+            (TokenVerdict::Expired { message: "m".into() }, None, false, ("False", "Expired"), ("False", "NotRevoked"), ("False", "Expired")),
+            (TokenVerdict::InvalidSecret { message: "m".into() }, None, false, ("False", "InvalidSecret"), ("Unknown", "Pending"), ("False", "InvalidSecret")),
+            // Expiry fallback: known and passed -> Expired; known and ahead -> TokenInvalidated.
+            (TokenVerdict::ExpiryFallback { message: "m".into() }, Some(t("2026-05-01T00:00:00Z")), false, ("False", "Expired"), ("False", "NotRevoked"), ("False", "Expired")),
+            (TokenVerdict::ExpiryFallback { message: "m".into() }, Some(t("2026-07-01T00:00:00Z")), false, ("False", "Revoked"), ("True", "TokenInvalidated"), ("False", "TokenInvalidated")),
+            // Unknown expiry: long-lived tokens are invalidated, short-lived ones expired.
+            (TokenVerdict::ExpiryFallback { message: "m".into() }, None, false, ("False", "Revoked"), ("True", "TokenInvalidated"), ("False", "TokenInvalidated")),
+            (TokenVerdict::ExpiryFallback { message: "m".into() }, None, true, ("False", "Expired"), ("False", "NotRevoked"), ("False", "Expired")),
+            // Without refresh, a "-> refresh" row takes its fallback.
+            (TokenVerdict::RefreshThen(Box::new(TokenVerdict::Expired { message: "m".into() })), None, false, ("False", "Expired"), ("False", "NotRevoked"), ("False", "Expired")),
+        ];
+        for (verdict, secret_exp, short, valid, revoked, ready) in cases {
+            let mut c = case(Findings::Checked {
+                report: CheckReport::verdict(verdict.clone()),
+                secret_expires_at: secret_exp,
+                secret_scopes: None,
+                fingerprint: "f".into(),
+            });
+            if short {
+                c.profile = short_lived_profile();
+            }
+            let d = run(&c);
+            assert_eq!(cond(&d, ConditionType::Valid), valid, "{verdict:?}");
+            assert_eq!(cond(&d, ConditionType::Revoked), revoked, "{verdict:?}");
+            assert_eq!(cond(&d, ConditionType::Ready), ready, "{verdict:?}");
+        }
+    }
+
+    #[test]
+    fn revoked_tokens_ask_for_reauthorization_with_a_url() {
+        let d = run(&case(checked(CheckReport::verdict(TokenVerdict::Revoked { reason: RevokedReason::AppDeauthorized, message: "app removed".into() }))));
+        let url = d.status.reauthorization_url.clone().unwrap();
+        assert!(url.starts_with("https://www.facebook.com/v24.0/dialog/oauth?client_id=cid&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=ns%2Fconn"), "{url}");
+        assert!(matches!(&d.notices[..], [Notice::ReauthorizationRequired { reason: "AppDeauthorized", url: Some(_), .. }]), "{:?}", d.notices);
+    }
+
+    #[test]
+    fn a_known_expiry_in_the_past_is_expired_even_when_the_provider_says_valid() {
+        let c = case(Findings::Checked { report: valid_report(), secret_expires_at: Some(t("2026-05-31T00:00:00Z")), secret_scopes: None, fingerprint: "f".into() });
+        let d = run(&c);
+        assert_eq!(cond(&d, ConditionType::Valid), ("False", "Expired"));
+    }
+
+    #[test]
+    fn clock_expiry_applies_even_when_the_provider_is_unreachable() {
+        let c = case(Findings::Checked {
+            report: CheckReport::interrupted(Interruption::unavailable("HTTP 503")),
+            secret_expires_at: Some(t("2026-05-31T00:00:00Z")),
+            secret_scopes: None,
+            fingerprint: "f".into(),
+        });
+        assert_eq!(cond(&run(&c), ConditionType::Valid), ("False", "Expired"));
+    }
+
+    fn previous_after(findings: Findings) -> SocialConnectionStatus {
+        run(&case(findings)).status
+    }
+
+    #[test]
+    fn transient_answers_keep_a_valid_token_valid_until_the_third_in_a_row() {
+        let mut status = previous_after(checked(valid_report()));
+        let mut events = vec![];
+        for n in 1..=4 {
+            let mut c = case(checked(CheckReport::interrupted(Interruption::unavailable("HTTP 503"))));
+            c.previous = status.clone();
+            let d = run(&c);
+            let valid = cond(&d, ConditionType::Valid);
+            if n < 3 {
+                assert_eq!(valid, ("True", "TokenValid"), "answer {n}");
+                assert_eq!(cond(&d, ConditionType::Ready), ("True", "AllChecksPassed"));
+            } else {
+                assert_eq!(valid, ("Unknown", "ProviderUnavailable"), "answer {n}");
+                assert_eq!(cond(&d, ConditionType::Revoked), ("False", "NotRevoked"));
+            }
+            assert_eq!(d.status.consecutive_failures, Some(n));
+            events.extend(d.notices.iter().map(|x| x.reason()));
+            status = d.status;
+        }
+        assert_eq!(events, vec!["ProviderUnavailable"], "one event, on the third failure");
+        // The next definite answer resets the count.
+        let mut c = case(checked(valid_report()));
+        c.previous = status;
+        let d = run(&c);
+        assert_eq!(d.status.consecutive_failures, Some(0));
+        assert_eq!(cond(&d, ConditionType::Valid), ("True", "TokenValid"));
+    }
+
+    #[test]
+    fn a_pending_connection_takes_the_transient_reason_at_once() {
+        let d = run(&case(checked(CheckReport::interrupted(Interruption::rate_limited("429", None)))));
+        assert_eq!(cond(&d, ConditionType::Valid), ("Unknown", "RateLimited"));
+        assert_eq!(cond(&d, ConditionType::Ready), ("Unknown", "RateLimited"));
+        assert_eq!(cond(&d, ConditionType::Revoked), ("Unknown", "Pending"));
+    }
+
+    #[test]
+    fn transient_answers_never_revoke_a_revoked_or_valid_token_and_wait_as_told() {
+        let prev = previous_after(checked(CheckReport::verdict(TokenVerdict::Revoked { reason: RevokedReason::TokenInvalidated, message: "m".into() })));
+        let mut c = case(checked(CheckReport::interrupted(Interruption::rate_limited("BUC", Some(Duration::from_secs(300))))));
+        c.previous = prev;
+        let d = run(&c);
+        assert_eq!(cond(&d, ConditionType::Revoked), ("True", "TokenInvalidated"));
+        assert_eq!(d.requeue_after, Duration::from_secs(300));
+        assert!(d.notices.is_empty(), "no second ReauthorizationRequired: {:?}", d.notices);
+    }
+
+    #[test]
+    fn backoff_applies_without_a_provider_delay_and_young_token_waits_do_not_count() {
+        let d = run(&case(checked(CheckReport::interrupted(Interruption::unavailable("503")))));
+        assert_eq!(d.requeue_after, Duration::from_secs(5));
+        let young = Interruption { counts_as_failure: false, retry_after: Some(Duration::from_secs(30)), ..Interruption::unavailable("young") };
+        let d = run(&case(checked(CheckReport::interrupted(young))));
+        assert_eq!(d.requeue_after, Duration::from_secs(30));
+        assert_eq!(d.status.consecutive_failures, Some(0));
+    }
+
+    #[test]
+    fn role_findings_follow_precedence_and_required_role() {
+        let f = |r: RoleReason| RoleFinding { reason: r, message: "m".into() };
+        let cases: Vec<(Vec<RoleFinding>, Option<RequiredRole>, (&str, &str), (&str, &str))> = vec![
+            (vec![], None, ("False", "NoRoleRequired"), ("True", "AllChecksPassed")),
+            (vec![f(RoleReason::IdentityConfirmed)], None, ("False", "IdentityConfirmed"), ("True", "AllChecksPassed")),
+            (vec![f(RoleReason::RoleConfirmed)], Some(RequiredRole::Admin), ("False", "RoleConfirmed"), ("True", "AllChecksPassed")),
+            (vec![f(RoleReason::RoleNotVerifiable)], Some(RequiredRole::Admin), ("False", "RoleNotVerifiable"), ("True", "AllChecksPassed")),
+            (vec![f(RoleReason::InsufficientRole)], Some(RequiredRole::Admin), ("True", "InsufficientRole"), ("False", "InsufficientRole")),
+            (vec![f(RoleReason::RoleRemoved), f(RoleReason::AccountMismatch)], None, ("True", "AccountMismatch"), ("False", "AccountMismatch")),
+            (vec![f(RoleReason::NotProfessionalAccount), f(RoleReason::AccountNotFound)], None, ("True", "AccountNotFound"), ("False", "AccountNotFound")),
+        ];
+        for (findings, required, role, ready) in cases {
+            let mut c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), role: findings.clone(), ..Default::default() }));
+            c.spec.required_role = required;
+            let d = run(&c);
+            assert_eq!(cond(&d, ConditionType::RoleLost), role, "{findings:?}");
+            assert_eq!(cond(&d, ConditionType::Ready), ready, "{findings:?}");
+        }
+    }
+
+    #[test]
+    fn role_and_scopes_keep_their_values_while_the_token_is_not_valid() {
+        let mut c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), role: vec![RoleFinding { reason: RoleReason::RoleRemoved, message: "m".into() }], ..Default::default() }));
+        let prev = run(&c).status;
+        c = case(checked(CheckReport::verdict(TokenVerdict::Expired { message: "m".into() })));
+        c.previous = prev;
+        let d = run(&c);
+        assert_eq!(cond(&d, ConditionType::RoleLost), ("True", "RoleRemoved"));
+        // Ready's blocker order: Revoked, Valid, RoleLost, ScopesMissing.
+        assert_eq!(cond(&d, ConditionType::Ready), ("False", "Expired"));
+    }
+
+    #[test]
+    fn scopes_are_compared_exactly_with_provider_or_secret_sources() {
+        let s = |v: &[&str]| Some(v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        let cases: Vec<(Option<Vec<String>>, Option<Vec<String>>, Vec<ScopeDenial>, (&str, &str), Vec<&str>)> = vec![
+            (s(&["a", "b"]), None, vec![], ("False", "ScopesGranted"), vec![]),
+            (s(&["a"]), None, vec![], ("True", "ScopesNotGranted"), vec!["b"]),
+            (None, s(&["a", "b"]), vec![], ("False", "ScopesGranted"), vec![]),
+            (None, s(&["A", "b"]), vec![], ("True", "ScopesNotGranted"), vec!["a"]),
+            (None, None, vec![], ("Unknown", "ScopesUnverifiable"), vec![]),
+            (s(&["a", "b"]), None, vec![ScopeDenial { scope: "pages_read_engagement".into(), message: "(#10)".into() }], ("True", "ScopesNotGranted"), vec!["pages_read_engagement"]),
+        ];
+        for (provider, secret, denials, expected, missing) in cases {
+            let mut c = case(Findings::Checked {
+                report: CheckReport { token: Some(TokenVerdict::Valid), granted_scopes: provider.clone(), scope_denials: denials, ..Default::default() },
+                secret_expires_at: None,
+                secret_scopes: secret.clone(),
+                fingerprint: "f".into(),
+            });
+            c.spec.required_scopes = vec!["a".into(), "b".into()];
+            let d = run(&c);
+            assert_eq!(cond(&d, ConditionType::ScopesMissing), expected, "{provider:?} {secret:?}");
+            assert_eq!(d.status.missing_scopes, missing);
+            if expected.0 == "True" {
+                assert_eq!(cond(&d, ConditionType::Ready).0, "False");
+                assert!(d.status.reauthorization_url.is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn expiry_inside_the_window_warns_once_and_does_not_block_ready() {
+        let mut c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), expiry: ExpiryFact::At(t("2026-06-04T00:00:00Z")), ..Default::default() }));
+        let d = run(&c);
+        assert_eq!(cond(&d, ConditionType::ExpiringSoon), ("True", "AccessTokenExpiring"));
+        assert_eq!(cond(&d, ConditionType::Ready), ("True", "AllChecksPassed"));
+        assert_eq!(d.notices.iter().map(|n| n.reason()).collect::<Vec<_>>(), vec!["TokenExpiringSoon"]);
+        assert!(d.status.reauthorization_url.is_some());
+        // The next check at the same state records nothing new.
+        c.previous = d.status.clone();
+        let again = run(&c);
+        assert!(again.notices.is_empty());
+        // Outside a shorter window: NotExpiring; "never": NoExpiry; data access: DataAccessExpiring.
+        c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), expiry: ExpiryFact::At(t("2026-06-04T00:00:00Z")), ..Default::default() }));
+        c.spec.expiry_warning = Some("48h".into());
+        assert_eq!(cond(&run(&c), ConditionType::ExpiringSoon), ("False", "NotExpiring"));
+        c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), expiry: ExpiryFact::Never, ..Default::default() }));
+        assert_eq!(cond(&run(&c), ConditionType::ExpiringSoon), ("False", "NoExpiry"));
+        c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), expiry: ExpiryFact::Never, data_access_expires_at: Some(t("2026-06-02T00:00:00Z")), ..Default::default() }));
+        assert_eq!(cond(&run(&c), ConditionType::ExpiringSoon), ("True", "DataAccessExpiring"));
+    }
+
+    #[test]
+    fn secret_problems_are_reported_and_recover_with_a_restored_event() {
+        let problem = SecretProblem::NotFound { name: "tok".into(), field: "secretRef" };
+        let ok = previous_after(checked(valid_report()));
+        let mut c = case(Findings::Secret(problem.clone()));
+        c.previous = ok;
+        let d = run(&c);
+        assert_eq!(cond(&d, ConditionType::Valid), ("False", "SecretNotFound"));
+        assert_eq!(cond(&d, ConditionType::Ready), ("False", "SecretNotFound"));
+        assert!(find(&d.status.conditions, ConditionType::Valid).unwrap().message.contains("\"tok\""));
+        assert_eq!(d.notices.iter().map(|n| n.reason()).collect::<Vec<_>>(), vec!["SecretNotFound"]);
+        // Same problem again: identical status (nothing to write), no new event.
+        let mut again = case(Findings::Secret(problem));
+        again.previous = d.status.clone();
+        let d2 = run(&again);
+        assert_eq!(d2.status, d.status);
+        assert!(d2.notices.is_empty());
+        // Fixed: Ready again, with ConnectionRestored.
+        let mut fixed = case(checked(valid_report()));
+        fixed.previous = d.status;
+        let d3 = run(&fixed);
+        assert_eq!(cond(&d3, ConditionType::Ready), ("True", "AllChecksPassed"));
+        assert_eq!(d3.notices.iter().map(|n| n.reason()).collect::<Vec<_>>(), vec!["ConnectionRestored"]);
+    }
+
+    #[test]
+    fn an_unchanged_check_keeps_transition_times() {
+        let first = previous_after(checked(valid_report()));
+        let mut c = case(checked(valid_report()));
+        c.previous = first.clone();
+        let d = run(&c);
+        for (a, b) in first.conditions.iter().zip(&d.status.conditions) {
+            assert_eq!(a.last_transition_time, b.last_transition_time);
+        }
+    }
+
+    #[test]
+    fn unclassified_answers_record_an_event_naming_status_and_code_only() {
+        let d = run(&case(checked(CheckReport::interrupted(Interruption::unclassified("HTTP 403, code 29")))));
+        assert!(matches!(&d.notices[..], [Notice::UnexpectedProviderResponse { what }] if what == "HTTP 403, code 29"));
+    }
+
+    #[test]
+    fn telegram_bot_tokens_need_no_scopes() {
+        let mut c = case(checked(valid_report()));
+        c.spec = spec(ProviderKind::Telegram);
+        c.spec.required_scopes = vec!["x".into()];
+        assert_eq!(cond(&run(&c), ConditionType::ScopesMissing), ("False", "NoScopesRequired"));
+    }
+}

@@ -1,0 +1,193 @@
+//! One reconcile: read the Secrets, ask the provider when a check is due, decide, write the
+//! status by server-side apply when it changed, record Events, and requeue at the next due time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+
+use super::Context;
+use super::decision::{Decision, DecisionInput, Findings, decide};
+use crate::api::{CHECK_REQUESTED_ANNOTATION, SocialConnection, SocialConnectionStatus};
+use crate::conditions::{ConditionType, find};
+use crate::error::{Error, Result};
+use crate::providers::{self, AppCredentials, CheckInput};
+use crate::secrets::{self, SecretProblem, TokenSecret, fingerprint};
+
+/// The field manager of every status write.
+pub const FIELD_MANAGER: &str = "social-connection-operator";
+
+/// Valid reasons that come from the Secret rather than the provider: while one is shown, every
+/// reconcile re-reads the Secret so that a fix is picked up at once.
+const SECRET_REASONS: [&str; 3] = ["SecretNotFound", "SecretKeyMissing", "InvalidSecret"];
+
+/// Reads a Secret with a GET (Secrets are never cached, only their metadata is watched).
+async fn get_secret(api: &Api<Secret>, name: &str, field: &'static str) -> Result<std::result::Result<Secret, SecretProblem>> {
+    match api.get_opt(name).await? {
+        Some(s) => Ok(Ok(s)),
+        None => Ok(Err(SecretProblem::NotFound { name: name.to_string(), field })),
+    }
+}
+
+/// Loads and parses the token Secret and, when referenced, the app Secret.
+async fn load_secrets(
+    api: &Api<Secret>,
+    obj: &SocialConnection,
+) -> Result<std::result::Result<(TokenSecret, Option<AppCredentials>), SecretProblem>> {
+    let spec = &obj.spec;
+    let token_secret = match get_secret(api, &spec.secret_ref.name, "secretRef").await? {
+        Ok(s) => s,
+        Err(p) => return Ok(Err(p)),
+    };
+    let token = match secrets::parse_token_secret(spec, &token_secret.data.unwrap_or_default()) {
+        Ok(t) => t,
+        Err(p) => return Ok(Err(p)),
+    };
+    let app = match &spec.app_secret_ref {
+        None => None,
+        Some(r) => {
+            let s = match get_secret(api, &r.name, "appSecretRef").await? {
+                Ok(s) => s,
+                Err(p) => return Ok(Err(p)),
+            };
+            let needs = providers::for_kind(spec.provider).profile().app_keys;
+            match secrets::parse_app_secret(&r.name, needs, &s.data.unwrap_or_default()) {
+                Ok(a) => Some(a),
+                Err(p) => return Ok(Err(p)),
+            }
+        }
+    };
+    Ok(Ok((token, app)))
+}
+
+/// Reconciles one SocialConnection.
+pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = obj.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
+    let name = obj.name_any();
+    let now = Timestamp::now();
+    let prev = obj.status.clone().unwrap_or_default();
+    let generation = obj.meta().generation;
+    let spec = &obj.spec;
+    let api: Api<SocialConnection> = Api::namespaced(ctx.client.clone(), &ns);
+
+    if spec.is_suspended() {
+        if prev.observed_generation != generation {
+            let mut status = prev.clone();
+            status.observed_generation = generation;
+            status.next_check_time = None;
+            write_status(&api, &name, &status).await?;
+        }
+        return Ok(Action::await_change());
+    }
+
+    let check_request = obj
+        .annotations()
+        .get(CHECK_REQUESTED_ANNOTATION)
+        .filter(|v| Some(v.as_str()) != prev.last_handled_check_request.as_deref())
+        .cloned();
+    let secret_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let provider = providers::for_kind(spec.provider);
+    let loaded = load_secrets(&secret_api, &obj).await?;
+
+    let (findings, client_id) = match loaded {
+        Err(problem) => (Findings::Secret(problem), None),
+        Ok((token, app)) => {
+            let fp = fingerprint(&token.access_token);
+            let same_token = prev.token_fingerprint.as_deref() == Some(fp.as_str());
+            let prev_valid_reason = find(&prev.conditions, ConditionType::Valid).map(|c| c.reason.as_str());
+            let due = check_request.is_some()
+                || prev.observed_generation != generation
+                || !same_token
+                || prev.next_check_time.as_ref().is_none_or(|t| t.0 <= now)
+                || prev_valid_reason.is_some_and(|r| SECRET_REASONS.contains(&r));
+            if !due {
+                let wait = prev
+                    .next_check_time
+                    .as_ref()
+                    .map(|t| super::schedule::duration_between(now, t.0))
+                    .unwrap_or(spec.check_interval());
+                return Ok(Action::requeue(wait.max(Duration::from_secs(1))));
+            }
+            let known_expires_at = if same_token { prev.expires_at.as_ref().map(|t| t.0) } else { None }.or(token.expires_at);
+            let issued_at = if same_token { prev.token_first_seen_time.as_ref().map(|t| t.0) } else { Some(now) };
+            let input = CheckInput {
+                account_id: &spec.account.id,
+                token: &token.access_token,
+                refresh_token: token.refresh_token.as_ref(),
+                app: app.as_ref(),
+                required_role: spec.required_role,
+                known_expires_at,
+                token_issued_at: issued_at,
+                now,
+            };
+            let report = provider.check(&ctx.http, &input).await;
+            if let Some(i) = &report.interruption {
+                tracing::info!(namespace = %ns, name = %name, provider = %spec.provider, detail = %i.detail, "transient provider answer");
+            }
+            let findings = Findings::Checked {
+                report,
+                secret_expires_at: token.expires_at,
+                secret_scopes: token.scopes.clone(),
+                fingerprint: fp,
+            };
+            (findings, app.map(|a| a.client_id).filter(|c| !c.is_empty()))
+        }
+    };
+
+    let object_key = format!("{ns}/{name}");
+    let decision: Decision = decide(DecisionInput {
+        now,
+        generation,
+        object_key: &object_key,
+        spec,
+        previous: &prev,
+        profile: provider.profile(),
+        default_scopes: provider.default_scopes(&spec.account.id),
+        client_id: client_id.as_deref(),
+        default_redirect_url: ctx.default_redirect_url.as_deref(),
+        graph_version: &ctx.http.graph_version,
+        check_request: check_request.as_deref(),
+        findings,
+        jitter: (rand::random::<f64>(), rand::random::<f64>()),
+    });
+
+    if decision.status != prev {
+        write_status(&api, &name, &decision.status).await?;
+        let ready = find(&decision.status.conditions, ConditionType::Ready);
+        tracing::info!(
+            namespace = %ns, name = %name, provider = %spec.provider,
+            ready = ready.map(|c| c.status.as_str()).unwrap_or(""),
+            reason = ready.map(|c| c.reason.as_str()).unwrap_or(""),
+            "status updated"
+        );
+    }
+    let reference = obj.object_ref(&());
+    for notice in &decision.notices {
+        if let Err(e) = ctx.recorder.publish(&notice.to_event(), &reference).await {
+            tracing::warn!(namespace = %ns, name = %name, reason = notice.reason(), error = %e, "recording an event failed");
+        }
+    }
+    Ok(Action::requeue(decision.requeue_after))
+}
+
+/// Server-side applies the whole status with the operator's field manager.
+async fn write_status(api: &Api<SocialConnection>, name: &str, status: &SocialConnectionStatus) -> Result<()> {
+    let patch = serde_json::json!({
+        "apiVersion": "social.connections.dev/v1alpha1",
+        "kind": "SocialConnection",
+        "status": status,
+    });
+    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(())
+}
+
+/// Retry timing after a Kubernetes API error (provider failures are not errors: they are
+/// decided into status and scheduled by the decision).
+pub fn error_policy(obj: Arc<SocialConnection>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default(), error = %err, kind = err.label(), "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(15))
+}
