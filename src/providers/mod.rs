@@ -16,6 +16,7 @@ pub mod graph;
 pub mod instagram;
 pub mod instagram_login;
 pub mod linkedin;
+pub mod oauth_errors;
 pub mod pinterest;
 pub mod telegram;
 pub mod threads;

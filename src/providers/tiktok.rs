@@ -1,19 +1,29 @@
-//! Tiktok (providers.md). Placeholder until the provider is implemented.
+//! TikTok (providers.md §3.11): the `/v2/user/info/` probe (TT1), classified by `error.code`
+//! whatever the HTTP status.
 
 use async_trait::async_trait;
 
-use super::{AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile};
+use super::oauth_errors::{self, str_at};
+use super::{AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, TokenVerdict};
 use crate::api::ProviderKind;
 
-/// The Tiktok provider.
+/// The TikTok provider (the token is the account).
 pub struct Tiktok;
 
+const KIND: ProviderKind = ProviderKind::Tiktok;
+/// The API host.
+const API_BASE: &str = "https://open.tiktokapis.com";
+/// TT1 with its fields (the trailing slash is part of the path).
+const USER_INFO: &str = "/v2/user/info/?fields=open_id,union_id,display_name";
+/// The scope `/v2/user/info/` needs (TT-d).
+const USER_INFO_SCOPE: &str = "user.info.basic";
+
 static PROFILE: ProviderProfile = ProviderProfile {
-    short_lived: false,
-    app_keys: AppKeys::None,
-    consent_url: "",
+    short_lived: true,
+    app_keys: AppKeys::ClientIdAndSecret,
+    consent_url: "https://www.tiktok.com/v2/auth/authorize/?client_key={client_id}&scope={scopes}&response_type=code&redirect_uri={redirect_uri}&state={state}",
     scope_separator: ",",
-    default_scopes: &[],
+    default_scopes: &["user.info.basic", "video.upload", "video.publish"],
     reports_scopes: false,
     tokens_expire: true,
 };
@@ -21,14 +31,153 @@ static PROFILE: ProviderProfile = ProviderProfile {
 #[async_trait]
 impl Provider for Tiktok {
     fn kind(&self) -> ProviderKind {
-        ProviderKind::Tiktok
+        KIND
     }
 
     fn profile(&self) -> &'static ProviderProfile {
         &PROFILE
     }
 
-    async fn check(&self, _http: &ProviderHttp, _input: &CheckInput<'_>) -> CheckReport {
-        CheckReport::interrupted(Interruption::unclassified("not implemented"))
+    async fn check(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> CheckReport {
+        let url = http.url(KIND, API_BASE, USER_INFO);
+        let answer = match http.send(KIND, http.client().get(url).bearer_auth(input.token.expose())).await {
+            Ok(answer) => answer,
+            Err(i) => return CheckReport::interrupted(i),
+        };
+        let body = answer.json();
+        let code = body.as_ref().and_then(|b| str_at(b, "/error/code"));
+        let message = body.as_ref().and_then(|b| str_at(b, "/error/message"));
+        match code {
+            Some("ok") => {
+                let user = |field: &str| body.as_ref().and_then(|b| b.pointer("/data/user")).and_then(|u| str_at(u, field));
+                let reported: Vec<&str> = [user("/open_id"), user("/union_id")].into_iter().flatten().collect();
+                if reported.is_empty() {
+                    return CheckReport::interrupted(Interruption::unavailable(
+                        "TikTok answered /v2/user/info/ without `data.user.open_id`",
+                    ));
+                }
+                oauth_errors::identity_report("TikTok", input, &reported, user("/display_name"))
+            }
+            Some("access_token_invalid") => {
+                let message = oauth_errors::with_provider_message(input, "TikTok rejected the access token", message);
+                CheckReport::verdict(TokenVerdict::RefreshThen(Box::new(TokenVerdict::ExpiryFallback { message })))
+            }
+            Some(c @ ("scope_not_authorized" | "scope_permission_missed")) => {
+                oauth_errors::scope_denied_report(input, USER_INFO_SCOPE, message.filter(|m| !m.is_empty()).unwrap_or(c))
+            }
+            Some("rate_limit_exceeded") => CheckReport::interrupted(oauth_errors::rate_limited(
+                &answer,
+                input.now,
+                "TikTok rate limit (rate_limit_exceeded)".to_string(),
+                None,
+            )),
+            Some("internal_error") => {
+                CheckReport::interrupted(Interruption::unavailable("TikTok answered internal_error"))
+            }
+            None if answer.is_success() => CheckReport::interrupted(Interruption::unavailable(format!(
+                "TikTok answered HTTP {} without `error.code`",
+                answer.status
+            ))),
+            code => CheckReport::interrupted(oauth_errors::transient_or_unclassified(&answer, code, input.now)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wiremock::ResponseTemplate;
+    use wiremock::matchers::query_param;
+
+    use super::*;
+    use crate::conditions::RoleReason;
+    use crate::providers::TransientKind;
+    use crate::providers::oauth_errors::test_support::{
+        Case, answer, assert_valid_identity, assert_valid_with_denial, bearer_get, check_once, is_refresh_then_fallback,
+    };
+
+    const TT1: &str = r#"{"data":{"user":{"open_id":"tt-open-1","union_id":"tt-union-1"}},"error":{"code":"ok","message":"","log_id":"L1"}}"#;
+    const TT_C: &str = r#"{"data":{},"error":{"code":"access_token_invalid","message":"The access token is invalid.","log_id":"L2"}}"#;
+    const TT_D: &str = r#"{"data":{},"error":{"code":"scope_not_authorized","message":"Scope not authorized.","log_id":"L3"}}"#;
+    const TT_E: &str = r#"{"data":{},"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded.","log_id":"L4"}}"#;
+
+    /// Runs one check against a fake answering TT1 with `template`, asserting the exact call.
+    async fn check_with(template: ResponseTemplate, account: &str) -> CheckReport {
+        let call = bearer_get("/v2/user/info/").and(query_param("fields", "open_id,union_id,display_name"));
+        check_once(&Tiktok, call, template, &Case::new(account).with_app()).await
+    }
+
+    #[tokio::test]
+    async fn tt_a_the_account_matches_by_open_id_or_union_id() {
+        for account in ["tt-open-1", "tt-union-1"] {
+            let report = check_with(answer(200, TT1), account).await;
+            assert_valid_identity(&report, RoleReason::IdentityConfirmed);
+        }
+    }
+
+    #[tokio::test]
+    async fn tt_b_another_account_is_valid_with_an_account_mismatch() {
+        let report = check_with(answer(200, TT1), "tt-open-2").await;
+        assert_valid_identity(&report, RoleReason::AccountMismatch);
+    }
+
+    #[tokio::test]
+    async fn tt_c_an_invalid_access_token_asks_for_a_refresh_with_the_expiry_fallback() {
+        let report = check_with(answer(401, TT_C), "tt-open-1").await;
+        assert!(is_refresh_then_fallback(&report), "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn tt_c_is_classified_by_error_code_whatever_the_http_status() {
+        let report = check_with(answer(200, TT_C), "tt-open-1").await;
+        assert!(is_refresh_then_fallback(&report), "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn tt_d_missing_scopes_are_a_scope_denial_on_a_valid_token() {
+        let report = check_with(answer(401, TT_D), "tt-open-1").await;
+        assert_valid_with_denial(&report, "user.info.basic", "Scope not authorized.");
+        let missed = TT_D.replace("scope_not_authorized", "scope_permission_missed");
+        let report = check_with(answer(403, &missed), "tt-open-1").await;
+        assert_eq!(report.token, Some(TokenVerdict::Valid));
+        assert_eq!(report.scope_denials.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn tt_e_a_rate_limit_is_transient_rate_limited() {
+        let report = check_with(answer(429, TT_E).insert_header("Retry-After", "30"), "tt-open-1").await;
+        assert_eq!(report.token, None);
+        let i = report.interruption.expect("rate limited");
+        assert_eq!((i.kind, i.retry_after, i.unexpected), (TransientKind::RateLimited, Some(Duration::from_secs(30)), None));
+    }
+
+    #[tokio::test]
+    async fn tt_e_an_internal_error_is_transient_unavailable() {
+        let body = TT_E.replace("rate_limit_exceeded", "internal_error");
+        let report = check_with(answer(500, &body), "tt-open-1").await;
+        let i = report.interruption.expect("unavailable");
+        assert_eq!((i.kind, i.unexpected), (TransientKind::Unavailable, None));
+    }
+
+    #[tokio::test]
+    async fn unknown_error_codes_are_unclassified_and_bodies_without_code_transient() {
+        let body = TT_E.replace("rate_limit_exceeded", "invalid_params");
+        let report = check_with(answer(400, &body), "tt-open-1").await;
+        assert_eq!(report.interruption.and_then(|i| i.unexpected).as_deref(), Some("HTTP 400, code invalid_params"));
+        let report = check_with(ResponseTemplate::new(200).set_body_string("<html>"), "tt-open-1").await;
+        assert_eq!(report.interruption.map(|i| (i.kind, i.unexpected)), Some((TransientKind::Unavailable, None)));
+        let report = check_with(ResponseTemplate::new(502), "tt-open-1").await;
+        assert_eq!(report.interruption.map(|i| (i.kind, i.unexpected)), Some((TransientKind::Unavailable, None)));
+    }
+
+    #[test]
+    fn the_profile_follows_the_tiktok_section() {
+        let p = Tiktok.profile();
+        assert!(p.short_lived && !p.reports_scopes && p.tokens_expire);
+        assert_eq!(p.app_keys, AppKeys::ClientIdAndSecret);
+        assert_eq!(p.scope_separator, ",");
+        assert!(p.consent_url.starts_with("https://www.tiktok.com/v2/auth/authorize/?client_key={client_id}&scope={scopes}"));
+        assert_eq!(p.default_scopes, ["user.info.basic", "video.upload", "video.publish"]);
     }
 }
