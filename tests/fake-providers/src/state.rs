@@ -1,0 +1,319 @@
+//! Per-provider state: the request log and the token book (which tokens are dead, which refresh
+//! tokens were used, where each `valid-then-503` / `li-c-young` token is in its sequence), and
+//! the scenario lookup every handler starts with.
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::record::{RECORDED_HEADERS, RecordedRequest};
+use crate::request::{Reply, Req};
+
+/// The eleven providers, in the order of `spec.provider` documentation (and of `--port-base`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Provider {
+    Facebook,
+    Instagram,
+    InstagramLogin,
+    Threads,
+    Linkedin,
+    X,
+    Pinterest,
+    Youtube,
+    GoogleBusinessProfile,
+    Telegram,
+    Tiktok,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 11] = [
+        Provider::Facebook,
+        Provider::Instagram,
+        Provider::InstagramLogin,
+        Provider::Threads,
+        Provider::Linkedin,
+        Provider::X,
+        Provider::Pinterest,
+        Provider::Youtube,
+        Provider::GoogleBusinessProfile,
+        Provider::Telegram,
+        Provider::Tiktok,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Provider::Facebook => "facebook",
+            Provider::Instagram => "instagram",
+            Provider::InstagramLogin => "instagram-login",
+            Provider::Threads => "threads",
+            Provider::Linkedin => "linkedin",
+            Provider::X => "x",
+            Provider::Pinterest => "pinterest",
+            Provider::Youtube => "youtube",
+            Provider::GoogleBusinessProfile => "google-business-profile",
+            Provider::Telegram => "telegram",
+            Provider::Tiktok => "tiktok",
+        }
+    }
+}
+
+/// Scenario name used for a token whose scenario the provider does not know, or that died
+/// (revoked, or a rotated refresh token used again). Handlers answer it with the provider's
+/// "invalid token" row.
+pub(crate) const UNKNOWN: &str = "(unknown)";
+
+/// The universal scenarios, answered the same way by every provider.
+pub(crate) const UNIVERSAL: [&str; 4] = ["http-503", "valid-then-503", "expiring", "slow"];
+
+/// A token's scenario after the universal ones are applied: `http-503` never gets here,
+/// `valid-then-503`, `slow` and `expiring` arrive as `valid` (with the flags below).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scn {
+    /// A name from the provider's scenario list, `valid`, or [`UNKNOWN`].
+    pub name: &'static str,
+    /// Scenario `expiring`: report an expiry three days ahead where the provider reports one.
+    pub expiring: bool,
+}
+
+impl Scn {
+    /// The `gN` row number for Meta Graph scenarios `g1`…`g15`.
+    pub fn g_row(self) -> Option<usize> {
+        let n: usize = self.name.strip_prefix('g')?.parse().ok()?;
+        (1..=15).contains(&n).then_some(n)
+    }
+}
+
+/// The scenario part of a token: what comes before the first `__`, lower-cased (the whole
+/// token when there is no `__`).
+pub(crate) fn scenario_of(token: &str) -> String {
+    token
+        .split_once("__")
+        .map_or(token, |(s, _)| s)
+        .to_ascii_lowercase()
+}
+
+/// Tokens the fakes issue are numbered process-wide, so that two fakes never hand out the same
+/// token (the e2e tests grep logs for them).
+static MINTED: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Default)]
+struct Book {
+    /// `valid-then-503`: the calls seen in the token's first cycle; `None` once it is over.
+    cycles: HashMap<String, Option<HashSet<String>>>,
+    /// `li-c-young`: introspections so far and the `created_at` reported.
+    introspections: HashMap<String, (u32, i64)>,
+    /// Revoked tokens and used rotating refresh tokens: from now on answered as unknown.
+    dead: HashSet<String>,
+}
+
+/// Everything one provider's fake server keeps.
+pub(crate) struct Shared {
+    pub provider: Provider,
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    log: Mutex<Vec<RecordedRequest>>,
+    book: Mutex<Book>,
+    /// Print one line per request to stderr (the binary turns this on).
+    pub echo: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Shared {
+    pub fn new(provider: Provider, base_url: String) -> Self {
+        Shared {
+            provider,
+            base_url,
+            log: Mutex::new(Vec::new()),
+            book: Mutex::new(Book::default()),
+            echo: AtomicBool::new(false),
+        }
+    }
+
+    pub fn record(&self, req: &Req, reply: &Reply) {
+        let headers = RECORDED_HEADERS
+            .iter()
+            .filter_map(|name| req.header(name).map(|v| (name.to_string(), v.to_string())))
+            .collect();
+        let entry = RecordedRequest {
+            method: req.method.to_string(),
+            path: req.path.clone(),
+            query: req.raw_query.clone(),
+            query_params: req.query.clone(),
+            headers,
+            form: req.form.clone(),
+            body: req.body.clone(),
+            status: reply.status,
+            fake_error: reply.fake_error.clone(),
+            response_body: reply.body.clone(),
+        };
+        if self.echo.load(Ordering::Relaxed) {
+            // The demo's console: never print a Telegram bot token.
+            let path = if self.provider == Provider::Telegram {
+                redact_telegram_path(&entry.path)
+            } else {
+                entry.path.clone()
+            };
+            let why = entry
+                .fake_error
+                .as_deref()
+                .map(|e| format!(" fake_error: {e}"));
+            eprintln!(
+                "{} {} {} -> {}{}",
+                self.provider.name(),
+                entry.method,
+                path,
+                entry.status,
+                why.unwrap_or_default()
+            );
+        }
+        lock(&self.log).push(entry);
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.log).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.log).clear();
+    }
+
+    /// Marks a token dead (revoked, or a rotating refresh token that was used).
+    pub fn kill(&self, token: &str) {
+        lock(&self.book).dead.insert(token.to_string());
+    }
+
+    /// `li-c-young`: counts this introspection; returns (how many so far, `created_at`).
+    pub fn introspect_young(&self, token: &str, now: i64) -> (u32, i64) {
+        let mut book = lock(&self.book);
+        let entry = book
+            .introspections
+            .entry(token.to_string())
+            .or_insert((0, now - 60));
+        entry.0 += 1;
+        *entry
+    }
+
+    /// A new token for a refresh answer: `<scenario>__<stem>-<n>`, so that it keeps the
+    /// scenario of the credential it replaces (`valid` for universal and unknown ones).
+    pub fn mint(&self, scn: Scn, stem: &str) -> String {
+        let scenario = if scn.name == UNKNOWN {
+            "valid"
+        } else {
+            scn.name
+        };
+        let n = MINTED.fetch_add(1, Ordering::Relaxed);
+        format!("{scenario}__{stem}-{n}")
+    }
+}
+
+fn redact_telegram_path(path: &str) -> String {
+    match path
+        .strip_prefix("/bot")
+        .and_then(|rest| rest.rsplit_once('/'))
+    {
+        Some((_, method)) => format!("/bot<redacted>/{method}"),
+        None => path.to_string(),
+    }
+}
+
+/// The context of one request: the provider's state, the request, the clock, and the delay a
+/// `slow` token asked for.
+pub(crate) struct Cx<'a> {
+    pub sh: &'a Shared,
+    pub req: &'a Req,
+    pub now: i64,
+    pub delay: Cell<Option<Duration>>,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(sh: &'a Shared, req: &'a Req) -> Self {
+        Cx {
+            sh,
+            req,
+            now: now_unix(),
+            delay: Cell::new(None),
+        }
+    }
+
+    /// The scenario of `token` for the call named `call`, with the universal scenarios applied:
+    /// `http-503` answers 503 here; `valid-then-503` answers 503 once the token repeats a call it
+    /// already made (its first check cycle is over); `slow` sets a 30 s delay. Unknown and dead
+    /// tokens come back as [`UNKNOWN`].
+    pub fn scenario(
+        &self,
+        token: &str,
+        call: &str,
+        known: &'static [&'static str],
+    ) -> Result<Scn, Reply> {
+        self.scenario_from(token, token, call, known)
+    }
+
+    /// As [`Cx::scenario`], with the scenario read from `text` rather than from `token` (the
+    /// Telegram bot token carries it after `<digits>:`). State is still keyed by `token`.
+    pub fn scenario_from(
+        &self,
+        token: &str,
+        text: &str,
+        call: &str,
+        known: &'static [&'static str],
+    ) -> Result<Scn, Reply> {
+        let raw = scenario_of(text);
+        let mut book = lock(&self.sh.book);
+        let valid = Scn {
+            name: "valid",
+            expiring: false,
+        };
+        if book.dead.contains(token) {
+            return Ok(Scn {
+                name: UNKNOWN,
+                expiring: false,
+            });
+        }
+        match raw.as_str() {
+            "http-503" => Err(Reply::unavailable()),
+            "valid-then-503" => {
+                let cycle = book
+                    .cycles
+                    .entry(token.to_string())
+                    .or_insert_with(|| Some(HashSet::new()));
+                let repeated = match cycle {
+                    Some(seen) => !seen.insert(call.to_string()),
+                    None => true,
+                };
+                if repeated {
+                    *cycle = None;
+                    Err(Reply::unavailable())
+                } else {
+                    Ok(valid)
+                }
+            }
+            "slow" => {
+                self.delay.set(Some(crate::SLOW_DELAY));
+                Ok(valid)
+            }
+            "expiring" => Ok(Scn {
+                name: "valid",
+                expiring: true,
+            }),
+            other => Ok(Scn {
+                name: known
+                    .iter()
+                    .copied()
+                    .find(|k| *k == other)
+                    .unwrap_or(UNKNOWN),
+                expiring: false,
+            }),
+        }
+    }
+}
