@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 
 use super::graph::{self, FACEBOOK_BASE, Graph, TokenType};
+use super::oauth_errors::{code_at, identity_finding};
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile};
 use crate::api::ProviderKind;
 
@@ -47,7 +48,7 @@ impl Provider for Facebook {
         if token_type != Some(TokenType::User) {
             let Some((id, _)) = graph.probe(&mut report, "me", "id,name", "public_profile").await else { return report };
             match token_type {
-                Some(TokenType::Page) if id != acct => report.role.push(graph::identity(false, acct, &id)),
+                Some(TokenType::Page) if id != acct => report.role.push(identity_finding("Facebook", acct, &[&id])),
                 Some(_) => {}
                 None => token_type = Some(if id == acct { TokenType::Page } else { TokenType::User }),
             }
@@ -58,7 +59,7 @@ impl Provider for Facebook {
                 report.role.push(graph::page_token_role());
             } else {
                 let granted = report.granted_scopes.clone();
-                let is_page = |p: &serde_json::Value| graph::id_of(p, "id").as_deref() == Some(acct);
+                let is_page = |p: &serde_json::Value| code_at(p, "/id").as_deref() == Some(acct);
                 graph.page_role(&mut report, role, granted.as_deref(), "id,name,tasks", is_page).await;
             }
         }
@@ -89,7 +90,7 @@ mod tests {
     const FB3: &str = r#"{"data":[{"id":"2002","name":"Example Page","tasks":["ANALYZE","ADVERTISE","MODERATE","CREATE_CONTENT","MANAGE"]}],"paging":{"cursors":{"before":"QQ","after":"QR"}}}"#;
 
     /// Runs the check of `fx` against the fake behind `http`.
-    async fn check(http: &ProviderHttp, fx: &Fx) -> CheckReport {
+    async fn check(http: &ProviderHttp, fx: &Case) -> CheckReport {
         Facebook.check(http, &fx.input()).await
     }
 
@@ -115,7 +116,7 @@ mod tests {
     /// The report of a check with app credentials whose FB1 answers `status` and `body`.
     async fn after_fb1(status: u16, body: &str) -> CheckReport {
         let (_server, http) = with_fb1_status(status, body).await;
-        check(&http, &Fx::new(PAGE).app()).await
+        check(&http, &Case::new(PAGE).with_app()).await
     }
 
     #[tokio::test]
@@ -140,7 +141,7 @@ mod tests {
     #[tokio::test]
     async fn fb_a_granular_scopes_for_other_pages_count_as_not_granted() {
         let (_server, http) = with_fb1(FB1_USER).await;
-        let report = check(&http, &Fx::new("4004").app()).await;
+        let report = check(&http, &Case::new("4004").with_app()).await;
         assert_eq!(report.granted_scopes, Some(vec!["pages_show_list".to_string()]));
     }
 
@@ -170,7 +171,7 @@ mod tests {
     #[tokio::test]
     async fn fb_a_d4_error_inside_data_follows_the_g_table() {
         let (_server, http) = with_fb1(D4).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Admin)).await;
         assert!(matches!(report.token, Some(TokenVerdict::Revoked { reason: RevokedReason::PasswordChanged, .. })), "{report:?}");
         assert_eq!(report.granted_scopes, None, "D4 scopes are ignored");
         assert_eq!(report.expiry, ExpiryFact::NotReported);
@@ -226,7 +227,7 @@ mod tests {
     async fn fb_a_a_non_json_debug_token_answer_is_transient() {
         let (server, http) = fake(ProviderKind::Facebook).await;
         fb1().respond_with(wiremock::ResponseTemplate::new(200).set_body_string("ok")).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app()).await;
+        let report = check(&http, &Case::new(PAGE).with_app()).await;
         assert_eq!(report.interruption.map(|i| i.kind), Some(TransientKind::Unavailable));
         assert!(report.token.is_none());
     }
@@ -235,7 +236,7 @@ mod tests {
     async fn fb_b_page_token_whose_id_is_the_page_is_valid_and_never_expires() {
         let (server, http) = with_fb1(FB1_PAGE).await;
         fb2().respond_with(answer(200, FB2)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app()).await;
+        let report = check(&http, &Case::new(PAGE).with_app()).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(report.expiry, ExpiryFact::Never);
         assert_eq!(report.data_access_expires_at, None);
@@ -247,7 +248,7 @@ mod tests {
     async fn fb_b_without_app_credentials_the_page_id_makes_a_page_token() {
         let (server, http) = fake(ProviderKind::Facebook).await;
         fb2().respond_with(answer(200, FB2)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).role(RequiredRole::Editor)).await;
+        let report = check(&http, &Case::new(PAGE).with_role(RequiredRole::Editor)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(report.granted_scopes, None, "scopes come from the Secret");
         assert_eq!(report.expiry, ExpiryFact::NotReported);
@@ -258,7 +259,7 @@ mod tests {
     async fn fb_c_page_token_of_another_page_is_an_account_mismatch() {
         let (server, http) = with_fb1(FB1_PAGE).await;
         fb2().respond_with(answer(200, &FB2.replace("2002", "2999"))).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app()).await;
+        let report = check(&http, &Case::new(PAGE).with_app()).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(reasons(&report), vec![RoleReason::AccountMismatch]);
     }
@@ -268,7 +269,7 @@ mod tests {
         let (server, http) = fake(ProviderKind::Facebook).await;
         fb2().respond_with(answer(200, r#"{"id":"3003","name":"Example User"}"#)).expect(1).mount(&server).await;
         fb3().respond_with(answer(200, FB3)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(PAGE).with_role(RequiredRole::Admin)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(reasons(&report), vec![RoleReason::RoleConfirmed], "USER tokens get FB3");
     }
@@ -278,7 +279,7 @@ mod tests {
         let (server, http) = fake(ProviderKind::Facebook).await;
         fb2().respond_with(answer(200, r#"{"id":"3003"}"#)).expect(1).mount(&server).await;
         fb3().respond_with(answer(200, FB3)).expect(0).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE)).await;
+        let report = check(&http, &Case::new(PAGE)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert!(report.role.is_empty());
     }
@@ -287,7 +288,7 @@ mod tests {
     async fn fb_e_page_with_the_required_task_confirms_the_role() {
         let (server, http) = with_fb1(FB1_USER).await;
         fb3().and(query_param_is_missing("after")).respond_with(answer(200, FB3)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Admin)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(reasons(&report), vec![RoleReason::RoleConfirmed]);
     }
@@ -297,7 +298,7 @@ mod tests {
         let (server, http) = with_fb1(FB1_USER).await;
         let body = r#"{"data":[{"id":"2002","name":"Example Page","tasks":["ANALYZE"]}]}"#;
         fb3().respond_with(answer(200, body)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Moderator)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Moderator)).await;
         assert_eq!(reasons(&report), vec![RoleReason::InsufficientRole]);
     }
 
@@ -305,7 +306,7 @@ mod tests {
     async fn fb_g_page_absent_from_the_users_pages_is_role_removed() {
         let (server, http) = with_fb1(FB1_USER).await;
         fb3().respond_with(answer(200, &FB3.replace("2002", "2999"))).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Analyst)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Analyst)).await;
         assert_eq!(reasons(&report), vec![RoleReason::RoleRemoved]);
     }
 
@@ -316,7 +317,7 @@ mod tests {
         fb3().and(query_param_is_missing("after")).respond_with(answer(200, first)).expect(1).mount(&server).await;
         let second = r#"{"data":[{"id":"2002","tasks":["CREATE_CONTENT"]}],"paging":{"cursors":{"after":"QS"}}}"#;
         fb3().and(query_param("after", "QR")).respond_with(answer(200, second)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Editor)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Editor)).await;
         assert_eq!(reasons(&report), vec![RoleReason::RoleConfirmed]);
     }
 
@@ -325,7 +326,7 @@ mod tests {
         let (server, http) = with_fb1(FB1_USER).await;
         let endless = r#"{"data":[{"id":"9","tasks":["MANAGE"]}],"paging":{"cursors":{"after":"QR"},"next":"https://elsewhere.example/next"}}"#;
         fb3().respond_with(answer(200, endless)).expect(10).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Editor)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Editor)).await;
         assert_eq!(reasons(&report), vec![RoleReason::RoleNotVerifiable]);
     }
 
@@ -333,7 +334,7 @@ mod tests {
     async fn fb3_is_skipped_with_a_scope_denial_when_fb1_lacks_pages_show_list() {
         let (server, http) = with_fb1(&FB1_USER.replace(r#""pages_show_list","#, "")).await;
         fb3().respond_with(answer(200, FB3)).expect(0).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Admin)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(report.scope_denials.iter().map(|d| d.scope.as_str()).collect::<Vec<_>>(), vec!["pages_show_list"]);
         assert!(report.role.is_empty());
@@ -344,7 +345,7 @@ mod tests {
         let (server, http) = with_fb1(FB1_PAGE).await;
         fb2().respond_with(answer(200, FB2)).expect(1).mount(&server).await;
         fb3().respond_with(answer(200, FB3)).expect(0).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Admin)).await;
         assert_eq!(reasons(&report), vec![RoleReason::RoleNotVerifiable]);
     }
 
@@ -352,7 +353,7 @@ mod tests {
     async fn fb_h_graph_error_on_fb2_follows_the_g_table() {
         let (server, http) = fake(ProviderKind::Facebook).await;
         fb2().respond_with(graph_error("G5")).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE)).await;
+        let report = check(&http, &Case::new(PAGE)).await;
         assert!(matches!(report.token, Some(TokenVerdict::Revoked { reason: RevokedReason::TokenInvalidated, .. })));
     }
 
@@ -360,7 +361,7 @@ mod tests {
     async fn fb_h_graph_error_on_fb3_follows_the_g_table() {
         let (server, http) = with_fb1(FB1_USER).await;
         fb3().respond_with(graph_error("G9")).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Admin)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(reasons(&report), vec![RoleReason::RoleRemoved]);
     }
@@ -369,7 +370,7 @@ mod tests {
     async fn fb_h_missing_permission_on_fb3_is_a_scope_denial() {
         let (server, http) = with_fb1(FB1_USER).await;
         fb3().respond_with(graph_error("G10")).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Admin)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(
             report.scope_denials,
@@ -381,7 +382,7 @@ mod tests {
     async fn a_rate_limited_role_call_keeps_the_verdict_and_waits_for_the_buc_estimate() {
         let (server, http) = with_fb1(FB1_USER).await;
         fb3().respond_with(graph_error("G13").insert_header("X-Business-Use-Case-Usage", buc("pages"))).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE).app().role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Admin)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid), "decided before the transient answer");
         assert!(report.granted_scopes.is_some());
         let i = report.interruption.unwrap();
@@ -393,7 +394,7 @@ mod tests {
     async fn a_blocked_probe_waits_an_hour() {
         let (server, http) = fake(ProviderKind::Facebook).await;
         fb2().respond_with(graph_error("G14")).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE)).await;
+        let report = check(&http, &Case::new(PAGE)).await;
         assert!(report.token.is_none());
         assert_eq!(report.interruption.and_then(|i| i.retry_after), Some(Duration::from_secs(3600)));
     }
@@ -402,7 +403,7 @@ mod tests {
     async fn a_5xx_on_the_probe_is_transient() {
         let (server, http) = fake(ProviderKind::Facebook).await;
         fb2().respond_with(wiremock::ResponseTemplate::new(502)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(PAGE)).await;
+        let report = check(&http, &Case::new(PAGE)).await;
         assert!(report.token.is_none());
         assert_eq!(report.interruption.map(|i| i.kind), Some(TransientKind::Unavailable));
     }

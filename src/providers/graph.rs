@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::http::Answer;
+use super::oauth_errors::{code_at, scope_denial, str_at, unix_seconds_at};
 use super::{CheckInput, CheckReport, ExpiryFact, Interruption, ProviderHttp, RoleFinding, ScopeDenial, TokenVerdict};
 use crate::api::{ProviderKind, RequiredRole};
 use crate::conditions::{RevokedReason, RoleReason};
@@ -258,7 +259,7 @@ pub fn effect(status: u16, error: &GraphError, delay: Option<Duration>, input: &
         Row::LacksPermission => {
             let named = scopes_in(&error.message);
             let scope = if named.is_empty() { needs.to_string() } else { named.join(", ") };
-            Effect::Denied(ScopeDenial { scope, message: msg })
+            Effect::Denied(scope_denial(input, &scope, &error.message))
         }
         Row::AccountNotFound => Effect::Finding(RoleFinding {
             reason: RoleReason::AccountNotFound,
@@ -275,33 +276,6 @@ pub fn effect(status: u16, error: &GraphError, delay: Option<Duration>, input: &
             Some(delay.map_or(BLOCKED_DELAY, |d| d.max(BLOCKED_DELAY))),
         )),
         Row::Unknown => Effect::Interrupted(Interruption::unclassified(format!("HTTP {status}, code {}", error.code))),
-    }
-}
-
-/// An id field, whether Graph sent it as a string or a number.
-pub fn id_of(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// A string field.
-pub fn str_of<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-/// The identity finding of a probe that names the token's account (IL-a/b, TH-a/b, FB-c,
-/// IG-c): `IdentityConfirmed` when it matches `{acct}`, else `AccountMismatch`.
-pub fn identity(matched: bool, acct: &str, seen: &str) -> RoleFinding {
-    if matched {
-        RoleFinding { reason: RoleReason::IdentityConfirmed, message: format!("the token belongs to account {acct}") }
-    } else {
-        RoleFinding {
-            reason: RoleReason::AccountMismatch,
-            message: format!("the token belongs to account {seen}, not to the declared account {acct}"),
-        }
     }
 }
 
@@ -370,18 +344,18 @@ impl TokenInfo {
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
-                    .filter_map(|g| Some(Granular { scope: str_of(g, "scope")?.to_string(), target_ids: strings(g.get("target_ids")) }))
+                    .filter_map(|g| Some(Granular { scope: str_at(g, "/scope")?.to_string(), target_ids: strings(g.get("target_ids")) }))
                     .collect()
             })
             .unwrap_or_default();
-        let token_type = if str_of(data, "type") == Some("PAGE") { TokenType::Page } else { TokenType::User };
+        let token_type = if str_at(data, "/type") == Some("PAGE") { TokenType::Page } else { TokenType::User };
         TokenInfo { token_type, scopes: strings(data.get("scopes")), granular }
     }
 }
 
-/// A unix-seconds field as a timestamp (absent, zero or out of range: `None`).
-fn time_of(data: &Value, key: &str) -> Option<Timestamp> {
-    data.get(key).and_then(Value::as_i64).filter(|s| *s != 0).and_then(|s| Timestamp::from_second(s).ok())
+/// A Graph unix-seconds field as a timestamp (absent, zero or out of range: `None`).
+fn time_of(data: &Value, pointer: &str) -> Option<Timestamp> {
+    unix_seconds_at(data, pointer).filter(|t| *t != Timestamp::UNIX_EPOCH)
 }
 
 /// The calls of one check against one Graph host.
@@ -443,12 +417,12 @@ impl<'a> Graph<'a> {
     /// goes into `report` and `None` comes back.
     pub async fn probe(&self, report: &mut CheckReport, rest: &str, fields: &str, needs: &str) -> Option<(String, Value)> {
         let body = self.get(report, rest, &[("fields", fields)], needs).await?;
-        let Some(id) = id_of(&body, "id") else {
+        let Some(id) = code_at(&body, "/id") else {
             report.interruption = Some(Interruption::unavailable("Meta Graph answered without the account id"));
             return None;
         };
         report.token.get_or_insert(TokenVerdict::Valid);
-        report.account_name = str_of(&body, "username").or_else(|| str_of(&body, "name")).map(str::to_string);
+        report.account_name = str_at(&body, "/username").or_else(|| str_at(&body, "/name")).map(str::to_string);
         Some((id, body))
     }
 
@@ -464,11 +438,11 @@ impl<'a> Graph<'a> {
                 report.token = Some(TokenVerdict::Valid);
                 report.expiry = match data.get("expires_at").and_then(Value::as_i64) {
                     Some(0) => ExpiryFact::Never,
-                    Some(_) => time_of(&data, "expires_at").map_or(ExpiryFact::NotReported, ExpiryFact::At),
+                    Some(_) => time_of(&data, "/expires_at").map_or(ExpiryFact::NotReported, ExpiryFact::At),
                     None => ExpiryFact::NotReported,
                 };
-                report.data_access_expires_at = time_of(&data, "data_access_expires_at");
-                report.issued_at = time_of(&data, "issued_at");
+                report.data_access_expires_at = time_of(&data, "/data_access_expires_at");
+                report.issued_at = time_of(&data, "/issued_at");
                 Some(TokenInfo::parse(&data))
             }
             Err(e) => {
@@ -497,7 +471,7 @@ impl<'a> Graph<'a> {
         let not_expected = || Effect::Interrupted(Interruption::unavailable("debug_token answered without data.is_valid"));
         let data = body.get("data").filter(|d| d.is_object()).ok_or_else(not_expected)?;
         let is_valid = data.get("is_valid").and_then(Value::as_bool).ok_or_else(not_expected)?;
-        let is_app = str_of(data, "type") == Some("APP");
+        let is_app = str_at(data, "/type") == Some("APP");
         if is_valid && !is_app {
             return Ok(data.clone());
         }
@@ -508,7 +482,7 @@ impl<'a> Graph<'a> {
                 }
                 return Err(Effect::Interrupted(Interruption::unclassified(format!("HTTP 200, code {}", error.code))));
             }
-            let expires = time_of(data, "expires_at");
+            let expires = time_of(data, "/expires_at");
             return Err(Effect::Token(match expires.filter(|t| *t <= self.input.now) {
                 Some(t) => TokenVerdict::Expired { message: format!("Meta reports the token invalid; it expired at {t}") },
                 None => TokenVerdict::Revoked {
@@ -565,7 +539,7 @@ impl<'a> Graph<'a> {
             }
             let paging = body.get("paging");
             let next = paging.and_then(|p| p.get("next")).is_some_and(|n| !n.is_null());
-            after = paging.and_then(|p| p.get("cursors")).and_then(|c| str_of(c, "after")).map(str::to_string);
+            after = paging.and_then(|p| p.get("cursors")).and_then(|c| str_at(c, "/after")).map(str::to_string);
             if !next || after.is_none() {
                 report.role.push(RoleFinding {
                     reason: RoleReason::RoleRemoved,
@@ -599,24 +573,13 @@ pub fn page_token_role() -> RoleFinding {
 
 #[cfg(test)]
 pub(crate) mod fixtures {
-    //! Fake Graph servers and check inputs shared by the Meta providers' tests.
+    //! Graph bodies and calls shared by the Meta providers' tests, on top of the common
+    //! fake-server fixtures (`test_support`).
 
     use wiremock::matchers::{method, path, query_param};
-    use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
+    use wiremock::{Mock, MockBuilder, ResponseTemplate};
 
-    use super::*;
-    use crate::providers::AppCredentials;
-    use crate::providers::endpoints::Endpoints;
-    use crate::redact::SecretString;
-
-    /// The user's token in every test.
-    pub const TOKEN: &str = "EAAusertoken123";
-    /// The app credentials in every test.
-    pub const CID: &str = "1001";
-    /// The app secret in every test.
-    pub const CSEC: &str = "appsecret456";
-    /// The clock of every test: after D5's expiry, before FB1's.
-    pub const NOW: &str = "2026-06-01T00:00:00Z";
+    pub use crate::providers::oauth_errors::test_support::{CLIENT_ID, CLIENT_SECRET, Case, TOKEN, answer, fake, now, reasons};
 
     /// G1–G14 bodies of providers.md §2.11, by row id.
     pub const G: [(&str, &str); 14] = [
@@ -651,21 +614,9 @@ pub(crate) mod fixtures {
         )
     }
 
-    /// A JSON answer.
-    pub fn answer(status: u16, body: &str) -> ResponseTemplate {
-        ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/json")
-    }
-
     /// A Graph error answer as the fakes send it (HTTP 400).
     pub fn graph_error(id: &str) -> ResponseTemplate {
         answer(400, g(id))
-    }
-
-    /// A fake server for `provider` and a client pointed at it.
-    pub async fn fake(provider: ProviderKind) -> (MockServer, ProviderHttp) {
-        let server = MockServer::start().await;
-        let endpoints = Endpoints::from_sources(&[format!("{}={}", provider.as_str(), server.uri())], None).unwrap();
-        (server, ProviderHttp::with_endpoints(endpoints).unwrap())
     }
 
     /// `GET {p}` carrying the user's token.
@@ -678,60 +629,7 @@ pub(crate) mod fixtures {
         Mock::given(method("GET"))
             .and(path("/v24.0/debug_token"))
             .and(query_param("input_token", TOKEN))
-            .and(query_param("access_token", format!("{CID}|{CSEC}")))
-    }
-
-    /// One check's input, built step by step.
-    pub struct Fx {
-        token: SecretString,
-        app: AppCredentials,
-        with_app: bool,
-        account: String,
-        role: Option<RequiredRole>,
-    }
-
-    impl Fx {
-        /// A check of `account` with the user's token, no app credentials, no role.
-        pub fn new(account: &str) -> Self {
-            Fx {
-                token: SecretString::new(TOKEN),
-                app: AppCredentials { client_id: CID.into(), client_secret: Some(SecretString::new(CSEC)) },
-                with_app: false,
-                account: account.into(),
-                role: None,
-            }
-        }
-
-        /// With app credentials.
-        pub fn app(mut self) -> Self {
-            self.with_app = true;
-            self
-        }
-
-        /// With a required role.
-        pub fn role(mut self, role: RequiredRole) -> Self {
-            self.role = Some(role);
-            self
-        }
-
-        /// The input.
-        pub fn input(&self) -> CheckInput<'_> {
-            CheckInput {
-                account_id: &self.account,
-                token: &self.token,
-                refresh_token: None,
-                app: self.with_app.then_some(&self.app),
-                required_role: self.role,
-                known_expires_at: None,
-                token_issued_at: None,
-                now: NOW.parse().unwrap(),
-            }
-        }
-    }
-
-    /// The findings' reasons, in order.
-    pub fn reasons(report: &CheckReport) -> Vec<RoleReason> {
-        report.role.iter().map(|f| f.reason).collect()
+            .and(query_param("access_token", format!("{CLIENT_ID}|{CLIENT_SECRET}")))
     }
 }
 
@@ -749,7 +647,7 @@ mod tests {
     async fn me_answering(template: ResponseTemplate) -> CheckReport {
         let (server, http) = fake(ProviderKind::Facebook).await;
         get_with_token("/v24.0/me").and(query_param("fields", "id")).respond_with(template).expect(1).mount(&server).await;
-        let fx = Fx::new("2002");
+        let fx = Case::new("2002");
         let input = fx.input();
         let graph = Graph::new(&http, ProviderKind::Facebook, FACEBOOK_BASE, "v24.0", &input);
         let mut report = CheckReport::default();
@@ -885,7 +783,7 @@ mod tests {
 
     #[tokio::test]
     async fn g15_unknown_code_is_unclassified_with_status_and_code_only() {
-        let report = me_answering(answer(400, r#"{"error":{"message":"secret EAAusertoken123 stuff","code":12345}}"#)).await;
+        let report = me_answering(answer(400, &format!(r#"{{"error":{{"message":"secret {TOKEN} stuff","code":12345}}}}"#))).await;
         let i = report.interruption.unwrap();
         assert_eq!(i.unexpected.as_deref(), Some("HTTP 400, code 12345"));
         assert!(!i.detail.contains(TOKEN));
@@ -933,8 +831,8 @@ mod tests {
 
     #[tokio::test]
     async fn provider_messages_are_scrubbed_of_the_token() {
-        let body = r#"{"error":{"message":"token EAAusertoken123 was invalidated","code":190,"error_subcode":467}}"#;
-        match me_answering(answer(400, body)).await.token {
+        let body = format!(r#"{{"error":{{"message":"token {TOKEN} was invalidated","code":190,"error_subcode":467}}}}"#);
+        match me_answering(answer(400, &body)).await.token {
             Some(TokenVerdict::Revoked { message, .. }) => {
                 assert!(!message.contains(TOKEN), "{message}");
                 assert!(message.contains("<redacted>"), "{message}");
@@ -955,24 +853,24 @@ mod tests {
             .mount(&server)
             .await;
         assert!(USER_AGENT.starts_with("social-connection-operator/"));
-        let fx = Fx::new("2002");
+        let fx = Case::new("2002");
         let input = fx.input();
         let graph = Graph::new(&http, ProviderKind::Facebook, FACEBOOK_BASE, "v24.0", &input);
         let mut report = CheckReport::default();
         let v = graph.get(&mut report, "me", &[], "public_profile").await;
-        assert_eq!(v.and_then(|v| id_of(&v, "id")).as_deref(), Some("2002"));
+        assert_eq!(v.and_then(|v| code_at(&v, "/id")).as_deref(), Some("2002"));
     }
 
     #[tokio::test]
     async fn the_app_token_is_sent_with_an_encoded_bar() {
         let (server, http) = fake(ProviderKind::Facebook).await;
         fb1()
-            .and(|r: &wiremock::Request| r.url.query().is_some_and(|q| q.contains("access_token=1001%7Cappsecret456")))
+            .and(|r: &wiremock::Request| r.url.query().is_some_and(|q| q.contains("access_token=cid%7Ccsec-secret")))
             .respond_with(answer(200, r#"{"data":{"type":"USER","is_valid":true,"expires_at":0,"scopes":[]}}"#))
             .expect(1)
             .mount(&server)
             .await;
-        let fx = Fx::new("2002").app();
+        let fx = Case::new("2002").with_app();
         let input = fx.input();
         let graph = Graph::new(&http, ProviderKind::Facebook, FACEBOOK_BASE, "v24.0", &input);
         let mut report = CheckReport::default();
@@ -987,11 +885,11 @@ mod tests {
         let usage = r#"{"1":[{"type":"pages","estimated_time_to_regain_access":2}],"2":[{"type":"pages","estimated_time_to_regain_access":7},{"estimated_time_to_regain_access":0}]}"#;
         headers.insert("x-business-use-case-usage", usage.parse().unwrap());
         let a = Answer { status: 400, headers, body: Default::default() };
-        assert_eq!(retry_delay(&a, NOW.parse().unwrap()), Some(Duration::from_secs(420)));
+        assert_eq!(retry_delay(&a, now()), Some(Duration::from_secs(420)));
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-business-use-case-usage", r#"{"1":[{"estimated_time_to_regain_access":0}]}"#.parse().unwrap());
         let a = Answer { status: 400, headers, body: Default::default() };
-        assert_eq!(retry_delay(&a, NOW.parse().unwrap()), None);
+        assert_eq!(retry_delay(&a, now()), None);
     }
 
     #[test]

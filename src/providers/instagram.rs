@@ -7,6 +7,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use super::graph::{self, Effect, FACEBOOK_BASE, Graph, GraphError, TokenType};
+use super::oauth_errors::{code_at, identity_finding};
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile, RoleFinding};
 use crate::api::ProviderKind;
 use crate::conditions::RoleReason;
@@ -43,7 +44,7 @@ fn not_professional(error: &GraphError, input: &CheckInput<'_>) -> Option<Effect
 
 /// Whether a `/me/accounts` entry is the Page linked to the Instagram account.
 fn links(page: &Value, acct: &str) -> bool {
-    page.get("instagram_business_account").and_then(|a| graph::id_of(a, "id")).as_deref() == Some(acct)
+    code_at(page, "/instagram_business_account/id").as_deref() == Some(acct)
 }
 
 #[async_trait]
@@ -72,7 +73,7 @@ impl Provider for Instagram {
         let path = utf8_percent_encode(acct, NON_ALPHANUMERIC).to_string();
         let Some((id, _)) = graph.probe(&mut report, &path, "id,username", IG2_SCOPES).await else { return report };
         if id != acct {
-            report.role.push(graph::identity(false, acct, &id));
+            report.role.push(identity_finding("Instagram", acct, &[&id]));
         }
         // IG3, when a role is required.
         let Some(role) = input.required_role else { return report };
@@ -86,7 +87,7 @@ impl Provider for Instagram {
                 let granted = report.granted_scopes.clone();
                 let fields = "id,tasks,instagram_business_account";
                 let page = graph.page_role(&mut report, role, granted.as_deref(), fields, |p| links(p, acct)).await;
-                if let (Some(info), Some(page_id)) = (&info, page.as_ref().and_then(|p| graph::id_of(p, "id"))) {
+                if let (Some(info), Some(page_id)) = (&info, page.as_ref().and_then(|p| code_at(p, "/id"))) {
                     report.granted_scopes = Some(info.granted(|scope, targets| covers(scope, targets, acct, Some(&page_id))));
                 }
             }
@@ -139,7 +140,7 @@ mod tests {
         (server, http)
     }
 
-    async fn check(http: &ProviderHttp, fx: &Fx) -> CheckReport {
+    async fn check(http: &ProviderHttp, fx: &Case) -> CheckReport {
         Instagram.check(http, &fx.input()).await
     }
 
@@ -147,7 +148,7 @@ mod tests {
     async fn ig_a_ig1_is_facebooks_debug_token() {
         let (server, http) = fake_with(Some(&FB1_USER.replace(r#""is_valid":true"#, r#""is_valid":false"#))).await;
         ig2().respond_with(answer(200, IG2)).expect(0).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app()).await;
+        let report = check(&http, &Case::new(IG).with_app()).await;
         assert!(matches!(report.token, Some(TokenVerdict::Revoked { reason: RevokedReason::TokenInvalidated, .. })), "{report:?}");
     }
 
@@ -155,12 +156,12 @@ mod tests {
     async fn ig_a_granular_scopes_target_the_instagram_account_and_its_page() {
         let (server, http) = fake_with(Some(FB1_USER)).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app()).await;
+        let report = check(&http, &Case::new(IG).with_app()).await;
         let all = ["pages_show_list", "pages_read_engagement", "instagram_basic"].map(String::from).to_vec();
         assert_eq!(report.granted_scopes, Some(all), "Page grants are kept while the linked Page is unknown");
         let (server, http) = fake_with(Some(&FB1_USER.replace(r#"["17841400000000000"]"#, r#"["17841499999999999"]"#))).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app()).await;
+        let report = check(&http, &Case::new(IG).with_app()).await;
         assert_eq!(report.granted_scopes, Some(["pages_show_list", "pages_read_engagement"].map(String::from).to_vec()));
     }
 
@@ -169,7 +170,7 @@ mod tests {
         let (server, http) = fake_with(Some(&FB1_USER.replace(r#"["2002"]"#, r#"["2999"]"#))).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
         ig3().respond_with(answer(200, IG3)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app().role(RequiredRole::Editor)).await;
+        let report = check(&http, &Case::new(IG).with_app().with_role(RequiredRole::Editor)).await;
         assert_eq!(report.granted_scopes, Some(["pages_show_list", "instagram_basic"].map(String::from).to_vec()));
     }
 
@@ -177,7 +178,7 @@ mod tests {
     async fn ig_b_the_account_answering_with_its_id_is_valid() {
         let (server, http) = fake_with(Some(FB1_USER)).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app()).await;
+        let report = check(&http, &Case::new(IG).with_app()).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(report.account_name.as_deref(), Some("example.shop"));
         assert!(report.role.is_empty());
@@ -189,7 +190,7 @@ mod tests {
         let (server, http) = fake_with(None).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
         ig3().respond_with(answer(200, IG3)).expect(0).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(IG).with_role(RequiredRole::Admin)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(report.granted_scopes, None);
         assert_eq!(reasons(&report), vec![RoleReason::RoleNotVerifiable]);
@@ -199,7 +200,7 @@ mod tests {
     async fn ig_c_another_id_is_an_account_mismatch() {
         let (server, http) = fake_with(None).await;
         ig2().respond_with(answer(200, &IG2.replace(IG, "17841499999999999"))).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG)).await;
+        let report = check(&http, &Case::new(IG)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(reasons(&report), vec![RoleReason::AccountMismatch]);
     }
@@ -208,7 +209,7 @@ mod tests {
     async fn ig_d_a_personal_account_is_not_professional_before_the_g_table() {
         let (server, http) = fake_with(None).await;
         ig2().respond_with(answer(400, IG_D)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG)).await;
+        let report = check(&http, &Case::new(IG)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(reasons(&report), vec![RoleReason::NotProfessionalAccount]);
         assert!(report.scope_denials.is_empty(), "code 10 would be G10 without IG-d");
@@ -219,7 +220,7 @@ mod tests {
         let (server, http) = fake_with(Some(FB1_USER)).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
         ig3().and(query_param_is_missing("after")).respond_with(answer(200, IG3)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app().role(RequiredRole::Editor)).await;
+        let report = check(&http, &Case::new(IG).with_app().with_role(RequiredRole::Editor)).await;
         assert_eq!(reasons(&report), vec![RoleReason::RoleConfirmed]);
     }
 
@@ -228,7 +229,7 @@ mod tests {
         let (server, http) = fake_with(Some(FB1_USER)).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
         ig3().respond_with(answer(200, IG3)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app().role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(IG).with_app().with_role(RequiredRole::Admin)).await;
         assert_eq!(reasons(&report), vec![RoleReason::InsufficientRole]);
     }
 
@@ -237,7 +238,7 @@ mod tests {
         let (server, http) = fake_with(Some(FB1_USER)).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
         ig3().respond_with(answer(200, &IG3.replace(IG, "17841499999999999"))).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app().role(RequiredRole::Analyst)).await;
+        let report = check(&http, &Case::new(IG).with_app().with_role(RequiredRole::Analyst)).await;
         assert_eq!(reasons(&report), vec![RoleReason::RoleRemoved]);
     }
 
@@ -248,7 +249,7 @@ mod tests {
         let first = r#"{"data":[{"id":"9","tasks":["MANAGE"]}],"paging":{"cursors":{"after":"QR"},"next":"https://elsewhere.example/next"}}"#;
         ig3().and(query_param_is_missing("after")).respond_with(answer(200, first)).expect(1).mount(&server).await;
         ig3().and(query_param("after", "QR")).respond_with(answer(200, IG3)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app().role(RequiredRole::Moderator)).await;
+        let report = check(&http, &Case::new(IG).with_app().with_role(RequiredRole::Moderator)).await;
         assert_eq!(reasons(&report), vec![RoleReason::RoleConfirmed]);
     }
 
@@ -257,7 +258,7 @@ mod tests {
         let (server, http) = fake_with(Some(&FB1_USER.replace(r#""pages_show_list","#, ""))).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
         ig3().respond_with(answer(200, IG3)).expect(0).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app().role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(IG).with_app().with_role(RequiredRole::Admin)).await;
         assert_eq!(report.scope_denials.iter().map(|d| d.scope.as_str()).collect::<Vec<_>>(), vec!["pages_show_list"]);
     }
 
@@ -266,7 +267,7 @@ mod tests {
         let (server, http) = fake_with(Some(FB1_PAGE)).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
         ig3().respond_with(answer(200, IG3)).expect(0).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app().role(RequiredRole::Admin)).await;
+        let report = check(&http, &Case::new(IG).with_app().with_role(RequiredRole::Admin)).await;
         assert_eq!(reasons(&report), vec![RoleReason::RoleNotVerifiable]);
     }
 
@@ -274,7 +275,7 @@ mod tests {
     async fn ig_f_missing_account_is_account_not_found() {
         let (server, http) = fake_with(None).await;
         ig2().respond_with(graph_error("G11")).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG)).await;
+        let report = check(&http, &Case::new(IG)).await;
         assert_eq!(reasons(&report), vec![RoleReason::AccountNotFound]);
     }
 
@@ -283,7 +284,7 @@ mod tests {
         let (server, http) = fake_with(None).await;
         let body = r#"{"error":{"message":"(#10) Application does not have permission for this action","type":"OAuthException","code":10}}"#;
         ig2().respond_with(answer(400, body)).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG)).await;
+        let report = check(&http, &Case::new(IG)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(
             report.scope_denials,
@@ -298,7 +299,7 @@ mod tests {
     async fn ig_f_other_graph_errors_follow_the_g_table() {
         let (server, http) = fake_with(None).await;
         ig2().respond_with(graph_error("G2")).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG)).await;
+        let report = check(&http, &Case::new(IG)).await;
         assert!(matches!(report.token, Some(TokenVerdict::Revoked { reason: RevokedReason::AppDeauthorized, .. })));
     }
 
@@ -306,7 +307,7 @@ mod tests {
     async fn ig_f_rate_limit_waits_for_the_instagram_buc_estimate() {
         let (server, http) = fake_with(Some(FB1_USER)).await;
         ig2().respond_with(graph_error("G13").insert_header("X-Business-Use-Case-Usage", buc("instagram"))).expect(1).mount(&server).await;
-        let report = check(&http, &Fx::new(IG).app()).await;
+        let report = check(&http, &Case::new(IG).with_app()).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid), "IG1 decided the token");
         let i = report.interruption.unwrap();
         assert_eq!(i.kind, TransientKind::RateLimited);

@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 
-use super::graph::{self, Graph};
+use super::graph::Graph;
+use super::oauth_errors::{code_at, identity_finding, str_at};
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile, RoleFinding};
 use crate::api::ProviderKind;
 use crate::conditions::RoleReason;
@@ -40,12 +41,15 @@ impl Provider for InstagramLogin {
         let mut report = CheckReport::default();
         let fields = "id,user_id,username,account_type";
         let Some((id, me)) = graph.probe(&mut report, "me", fields, "instagram_business_basic").await else { return report };
-        let user_id = graph::id_of(&me, "user_id");
-        let finding = if id != acct && user_id.as_deref() != Some(acct) {
-            graph::identity(false, acct, user_id.as_deref().unwrap_or(&id))
+        // The professional account id is `user_id`; the app-scoped `id` is accepted too.
+        let user_id = code_at(&me, "/user_id");
+        let reported: Vec<&str> = user_id.iter().map(String::as_str).chain([id.as_str()]).collect();
+        let identity = identity_finding("Instagram", acct, &reported);
+        let finding = if identity.reason == RoleReason::AccountMismatch {
+            identity
         } else {
-            match graph::str_of(&me, "account_type") {
-                Some("BUSINESS" | "MEDIA_CREATOR") => graph::identity(true, acct, acct),
+            match str_at(&me, "/account_type") {
+                Some("BUSINESS" | "MEDIA_CREATOR") => identity,
                 other => RoleFinding {
                     reason: RoleReason::NotProfessionalAccount,
                     message: format!(
@@ -79,7 +83,7 @@ mod tests {
         get_with_token("/v24.0/me").and(query_param("fields", "id,user_id,username,account_type"))
     }
 
-    async fn answering(template: wiremock::ResponseTemplate, fx: &Fx) -> CheckReport {
+    async fn answering(template: wiremock::ResponseTemplate, fx: &Case) -> CheckReport {
         let (server, http) = fake(ProviderKind::InstagramLogin).await;
         il1().respond_with(template).expect(1).mount(&server).await;
         InstagramLogin.check(&http, &fx.input()).await
@@ -87,7 +91,7 @@ mod tests {
 
     #[tokio::test]
     async fn il_a_professional_account_matching_user_id_confirms_the_identity() {
-        let report = answering(answer(200, IL1), &Fx::new(ACCT)).await;
+        let report = answering(answer(200, IL1), &Case::new(ACCT)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(reasons(&report), vec![RoleReason::IdentityConfirmed]);
         assert_eq!(report.granted_scopes, None, "scopes come from the Secret");
@@ -96,41 +100,41 @@ mod tests {
     #[tokio::test]
     async fn il_a_business_account_matching_id_confirms_the_identity_for_any_role() {
         let body = IL1.replace("MEDIA_CREATOR", "BUSINESS");
-        let report = answering(answer(200, &body), &Fx::new("9001").role(RequiredRole::Admin)).await;
+        let report = answering(answer(200, &body), &Case::new("9001").with_role(RequiredRole::Admin)).await;
         assert_eq!(reasons(&report), vec![RoleReason::IdentityConfirmed]);
     }
 
     #[tokio::test]
     async fn il_b_no_matching_id_is_an_account_mismatch_on_a_valid_token() {
-        let report = answering(answer(200, IL1), &Fx::new("17841499999999999")).await;
+        let report = answering(answer(200, IL1), &Case::new("17841499999999999")).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(reasons(&report), vec![RoleReason::AccountMismatch]);
     }
 
     #[tokio::test]
     async fn il_c_personal_account_is_not_professional_on_a_valid_token() {
-        let report = answering(answer(200, IL_C), &Fx::new(ACCT)).await;
+        let report = answering(answer(200, IL_C), &Case::new(ACCT)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(reasons(&report), vec![RoleReason::NotProfessionalAccount]);
     }
 
     #[tokio::test]
     async fn il_d_expired_session_is_expired() {
-        let report = answering(graph_error("G6"), &Fx::new(ACCT)).await;
+        let report = answering(graph_error("G6"), &Case::new(ACCT)).await;
         assert!(matches!(report.token, Some(TokenVerdict::Expired { .. })), "{report:?}");
         assert!(report.role.is_empty());
     }
 
     #[tokio::test]
     async fn il_d_password_change_is_revoked() {
-        let report = answering(graph_error("G1"), &Fx::new(ACCT)).await;
+        let report = answering(graph_error("G1"), &Case::new(ACCT)).await;
         assert!(matches!(report.token, Some(TokenVerdict::Revoked { reason: RevokedReason::PasswordChanged, .. })));
     }
 
     #[tokio::test]
     async fn il_d_rate_limit_is_transient_with_the_buc_delay() {
         let template = graph_error("G13").insert_header("X-Business-Use-Case-Usage", buc("instagram"));
-        let report = answering(template, &Fx::new(ACCT)).await;
+        let report = answering(template, &Case::new(ACCT)).await;
         assert!(report.token.is_none());
         let i = report.interruption.unwrap();
         assert_eq!(i.kind, TransientKind::RateLimited);
@@ -139,7 +143,7 @@ mod tests {
 
     #[tokio::test]
     async fn il_d_a_non_json_200_is_transient() {
-        let report = answering(wiremock::ResponseTemplate::new(200).set_body_string("not json"), &Fx::new(ACCT)).await;
+        let report = answering(wiremock::ResponseTemplate::new(200).set_body_string("not json"), &Case::new(ACCT)).await;
         assert!(report.token.is_none());
         assert_eq!(report.interruption.map(|i| i.kind), Some(TransientKind::Unavailable));
     }

@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 
-use super::graph::{self, Graph};
+use super::graph::Graph;
+use super::oauth_errors::identity_finding;
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile};
 use crate::api::ProviderKind;
 
@@ -41,7 +42,7 @@ impl Provider for Threads {
         let graph = Graph::new(http, ProviderKind::Threads, BASE, VERSION, input);
         let mut report = CheckReport::default();
         if let Some((id, _)) = graph.probe(&mut report, "me", "id,username", "threads_basic").await {
-            report.role.push(graph::identity(id == acct, acct, &id));
+            report.role.push(identity_finding("Threads", acct, &[&id]));
         }
         report
     }
@@ -64,7 +65,7 @@ mod tests {
     async fn answering(template: ResponseTemplate, acct: &str) -> CheckReport {
         let (server, http) = fake(ProviderKind::Threads).await;
         get_with_token("/v1.0/me").and(query_param("fields", "id,username")).respond_with(template).expect(1).mount(&server).await;
-        Threads.check(&http, &Fx::new(acct).input()).await
+        Threads.check(&http, &Case::new(acct).input()).await
     }
 
     #[tokio::test]
