@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of the project: unit and provider tests, the fake providers' own tests, the
+# Helm chart tests and the end-to-end suite against a real kube-apiserver and etcd.
+#
+# The end-to-end harness (tests/e2e/support.rs) starts the control plane itself through
+# scripts/control-plane.sh; building it first here makes its (cached) cost visible and its
+# failures plain. Everything a fresh machine needs beyond Go and Rust is built from the package
+# registries by these scripts.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+t0=$SECONDS
+echo "==> building the control plane (etcd, kube-apiserver, kubectl, helm; cached after the first run)" >&2
+bash scripts/control-plane.sh build >&2
+echo "==> control plane ready to start after $((SECONDS - t0))s" >&2
+
+echo "==> cargo test (unit, providers, fakes, chart, end-to-end)" >&2
+# End-to-end tests mostly wait on the API server and the operator: run them wide.
+cargo test --workspace --locked --no-fail-fast -- --test-threads "${SCO_TEST_THREADS:-8}"
+echo "==> all tests passed in $((SECONDS - t0))s" >&2

@@ -1,0 +1,318 @@
+//! The end-to-end harness: one real control plane (etcd + kube-apiserver started by
+//! `scripts/control-plane.sh`), one set of fake providers and one operator process per test
+//! binary, shared by every test; each test works in a namespace of its own.
+//!
+//! `SCO_TEST_KUBECONFIG` points the suite at an already running control plane (the README's
+//! test command starts one); otherwise the harness starts one itself and a watchdog stops it
+//! when this process exits. If it cannot start, every test fails with the reason.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::json;
+use social_connection_operator::api::{SocialConnection, SocialConnectionStatus};
+
+pub use fake_providers as fakes;
+
+/// Repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared world of this test binary.
+pub struct World {
+    /// Admin kubeconfig of the control plane.
+    pub kubeconfig: PathBuf,
+    /// Directory with kubectl and helm.
+    pub bin_dir: PathBuf,
+    /// Where the operator's stdout and stderr go.
+    pub operator_log: PathBuf,
+    /// The fake providers' endpoints (`SOCIAL_PROVIDER_ENDPOINTS` form).
+    pub endpoints: String,
+    _operator: Mutex<Child>,
+    fakes: &'static fakes::FakeProviders,
+}
+
+static WORLD: OnceLock<Result<World, String>> = OnceLock::new();
+static FAKES: OnceLock<fakes::FakeProviders> = OnceLock::new();
+
+/// Kills child processes when this test process dies (the kernel sends SIGKILL).
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+fn start_fakes() -> &'static fakes::FakeProviders {
+    FAKES.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The fakes live on a runtime of their own, so they outlive every test's runtime.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let f = fakes::start_all().await.expect("start fake providers");
+                tx.send(f).expect("send fakes");
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv().expect("fake providers started")
+    })
+}
+
+fn start_control_plane() -> Result<(PathBuf, PathBuf), String> {
+    let script = repo().join("scripts/control-plane.sh");
+    let build = Command::new("bash")
+        .arg(&script)
+        .args(["build", "--print-bin-dir"])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !build.status.success() {
+        return Err(format!("building the control plane failed ({})", build.status));
+    }
+    let bin_dir = PathBuf::from(String::from_utf8_lossy(&build.stdout).trim().lines().last().unwrap_or("").to_string());
+    if let Ok(kc) = std::env::var("SCO_TEST_KUBECONFIG") {
+        return Ok((PathBuf::from(kc), bin_dir));
+    }
+    let dir = std::env::temp_dir().join(format!("sco-e2e-{}", std::process::id()));
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["start", "--dir"])
+        .arg(&dir)
+        .args(["--watch-pid", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("the control plane did not start: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok((dir.join("kubeconfig"), bin_dir))
+}
+
+fn operator_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_social-connection-operator"))
+}
+
+fn init_world() -> Result<World, String> {
+    let (kubeconfig, bin_dir) = start_control_plane()?;
+    let fakes = start_fakes();
+    // Install the CRD from crds/ (the API server rejects a non-structural schema).
+    let crd = repo().join("crds/socialconnections.social.connections.dev.yaml");
+    let out = Command::new(bin_dir.join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["apply", "--server-side", "-f"])
+        .arg(&crd)
+        .output()
+        .map_err(|e| format!("kubectl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("installing the CRD failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let out = Command::new(bin_dir.join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["wait", "--for=condition=Established", "--timeout=60s", "crd/socialconnections.social.connections.dev"])
+        .output()
+        .map_err(|e| format!("kubectl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("the CRD was not established: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let operator_log = std::env::temp_dir().join(format!("sco-e2e-operator-{}.log", std::process::id()));
+    let log = std::fs::File::create(&operator_log).map_err(|e| e.to_string())?;
+    let log2 = log.try_clone().map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(operator_binary());
+    cmd.arg("run")
+        .args(["--health-addr", "127.0.0.1:0", "--log-format", "json"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("SOCIAL_PROVIDER_ENDPOINTS", fakes.endpoints_env())
+        .env("RUST_LOG", "info,social_connection_operator=debug")
+        .env("SOCIAL_DEFAULT_REDIRECT_URL", "https://app.example.com/oauth/callback")
+        .stdout(log)
+        .stderr(log2);
+    die_with_parent(&mut cmd);
+    let child = cmd.spawn().map_err(|e| format!("starting the operator failed: {e}"))?;
+    Ok(World {
+        kubeconfig,
+        bin_dir,
+        operator_log,
+        endpoints: fakes.endpoints_env(),
+        _operator: Mutex::new(child),
+        fakes,
+    })
+}
+
+/// The shared world; panics with the reason when it could not be set up.
+pub fn world() -> &'static World {
+    match WORLD.get_or_init(init_world) {
+        Ok(w) => w,
+        Err(e) => panic!("end-to-end environment unavailable: {e}"),
+    }
+}
+
+impl World {
+    /// A kube client with admin rights.
+    pub async fn client(&self) -> Client {
+        let kc = Kubeconfig::read_from(&self.kubeconfig).expect("read kubeconfig");
+        let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig");
+        Client::try_from(cfg).expect("client")
+    }
+
+    /// Runs kubectl with the admin kubeconfig; returns (success, stdout, stderr).
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        let mut cmd = Command::new(self.bin_dir.join("kubectl"));
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("kubectl output");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// The fake providers.
+    pub fn fakes(&self) -> &'static fakes::FakeProviders {
+        self.fakes
+    }
+
+    /// Everything the operator printed so far.
+    pub fn operator_output(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.operator_log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+/// A fresh namespace for one test.
+pub async fn namespace(client: &Client, prefix: &str) -> String {
+    let name = format!("{prefix}-{}", &fakes::nonce()[..8].to_lowercase());
+    let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' }).collect();
+    let ns = Namespace { metadata: ObjectMeta { name: Some(name.clone()), ..Default::default() }, ..Default::default() };
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("create namespace");
+    name
+}
+
+/// Creates a Secret with string data.
+pub async fn secret(client: &Client, ns: &str, name: &str, data: &[(&str, &str)]) {
+    let s = Secret {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        string_data: Some(data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns).create(&PostParams::default(), &s).await.expect("create secret");
+}
+
+/// Creates a SocialConnection from a JSON spec.
+pub async fn connection(client: &Client, ns: &str, name: &str, spec: serde_json::Value) {
+    let obj: SocialConnection = serde_json::from_value(json!({
+        "apiVersion": "social.connections.dev/v1alpha1",
+        "kind": "SocialConnection",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .expect("valid SocialConnection");
+    Api::<SocialConnection>::namespaced(client.clone(), ns).create(&PostParams::default(), &obj).await.expect("create SocialConnection");
+}
+
+/// A condition as (status, reason, message).
+pub fn condition(status: &SocialConnectionStatus, ty: &str) -> Option<(String, String, String)> {
+    status.conditions.iter().find(|c| c.type_ == ty).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until `pred` holds for the connection's status (90 s at most), returning it.
+pub async fn wait_for(client: &Client, ns: &str, name: &str, what: &str, pred: impl Fn(&SocialConnectionStatus) -> bool) -> SocialConnectionStatus {
+    let api = Api::<SocialConnection>::namespaced(client.clone(), ns);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Some(obj) = api.get_opt(name).await.expect("get SocialConnection") {
+            if let Some(st) = &obj.status {
+                if pred(st) {
+                    return st.clone();
+                }
+            }
+            last = obj.status;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{ns}/{name}: timed out waiting for {what}; last status: {last:#?}");
+}
+
+/// Waits until the connection's condition `ty` has `status` and `reason`.
+pub async fn wait_condition(client: &Client, ns: &str, name: &str, ty: &str, status: &str, reason: &str) -> SocialConnectionStatus {
+    wait_for(client, ns, name, &format!("{ty}={status} {reason}"), |s| {
+        condition(s, ty).is_some_and(|(st, r, _)| st == status && r == reason)
+    })
+    .await
+}
+
+/// Events recorded for objects in `ns`, as (type, reason, note).
+pub async fn events(client: &Client, ns: &str) -> Vec<(String, String, String)> {
+    let list = Api::<Event>::namespaced(client.clone(), ns).list(&ListParams::default()).await.expect("list events");
+    list.items
+        .into_iter()
+        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+/// Waits until an event with `reason` exists in `ns`.
+pub async fn wait_event(client: &Client, ns: &str, reason: &str) -> (String, String, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(e) = events(client, ns).await.into_iter().find(|e| e.1 == reason) {
+            return e;
+        }
+        if Instant::now() > deadline {
+            panic!("no {reason} event in {ns}; events: {:#?}", events(client, ns).await);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Asserts that none of `tokens` appears in the operator's output, the namespace's Events or
+/// the connections' status and conditions (providers.md §2.10).
+pub async fn assert_no_leaks(client: &Client, ns: &str, tokens: &[&str]) {
+    let w = world();
+    let output = w.operator_output();
+    let events = format!("{:?}", events(client, ns).await);
+    let conns = Api::<SocialConnection>::namespaced(client.clone(), ns).list(&ListParams::default()).await.expect("list");
+    let status = serde_json::to_string(&conns.items.iter().map(|c| &c.status).collect::<Vec<_>>()).expect("json");
+    for t in tokens {
+        // The scenario prefix is not secret; the whole value (with its nonce) is.
+        assert!(!output.contains(t), "token leaked into operator output");
+        assert!(!events.contains(t), "token leaked into an Event");
+        assert!(!status.contains(t), "token leaked into status");
+        let nonce = t.rsplit("__").next().unwrap_or(t);
+        assert!(!output.contains(nonce) && !events.contains(nonce) && !status.contains(nonce), "token nonce leaked");
+    }
+}
+
+/// Path of a file under the repository.
+pub fn path(rel: &str) -> PathBuf {
+    repo().join(rel)
+}
+
+/// Whether `p` exists.
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
