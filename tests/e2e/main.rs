@@ -1,0 +1,6 @@
+//! End-to-end tests: the operator binary against a real kube-apiserver and etcd, with
+//! protocol-faithful fake providers. See `support` for the harness.
+
+mod support;
+
+mod basics;
