@@ -224,11 +224,21 @@ for s in socks:
 EOF
 }
 
+# alive PID: PID exists and is not a zombie (an exited process whose parent,
+# e.g. a minimal init after our script exited, has not reaped it yet).
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    if [[ -r "/proc/$1/stat" ]] && [[ "$(proc_stat_field "$1" 1)" == Z ]]; then
+        return 1
+    fi
+    return 0
+}
+
 # pid_is_ours PID DIR: PID is alive and its command line mentions DIR (guards
 # against killing an unrelated process that reused a recorded PID).
 pid_is_ours() {
     local pid="$1" dir="$2"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+    [[ -n "$pid" ]] && alive "$pid" || return 1
     if [[ -r "/proc/$pid/cmdline" ]]; then
         tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir" || return 1
     fi
@@ -238,9 +248,14 @@ pid_is_ours() {
 # proc_start_time PID: kernel start time of PID (field 22 of /proc/PID/stat),
 # used by the watchdog to notice PID reuse; empty where /proc is missing.
 proc_start_time() {
-    [[ -r "/proc/$1/stat" ]] || return 0
-    # The command name (field 2) may contain spaces; cut after its ')'.
-    sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{ print $20 }'
+    proc_stat_field "$1" 20
+}
+
+# proc_stat_field PID N: the Nth field after the command name in
+# /proc/PID/stat (1 = state, 20 = start time); empty if PID is gone. The
+# command name may contain spaces, hence cutting after its closing ')'.
+proc_stat_field() {
+    { sed -E 's/^.*\) //' "/proc/$1/stat" 2>/dev/null || true; } | awk -v n="$2" '{ print $n }'
 }
 
 # launch DIR NAME CMD...: start CMD detached from the caller's stdout/stderr
@@ -261,7 +276,7 @@ wait_until() {
     shift 3
     deadline=$((SECONDS + timeout))
     while ! "$@" >/dev/null 2>&1; do
-        if ! kill -0 "$pid" 2>/dev/null; then
+        if ! alive "$pid"; then
             return 2
         fi
         if ((SECONDS >= deadline)); then
@@ -359,24 +374,33 @@ EOF
 # start
 # ---------------------------------------------------------------------------
 
+file_size() { if [[ -e "$1" ]]; then wc -c <"$1"; else echo 0; fi; }
+
+# port_was_taken LOG OFFSET: did the attempt whose output starts at byte
+# OFFSET of LOG fail because its port was grabbed by someone else meanwhile?
+port_was_taken() {
+    tail -c +"$(($2 + 1))" "$1" | grep -q "address already in use"
+}
+
 # start_etcd DIR: start etcd on free ports, retrying on a port race.
 # Sets ETCD_PID, ETCD_CLIENT_PORT, ETCD_PEER_PORT.
 start_etcd() {
-    local dir="$1" attempt ports rc
+    local dir="$1" attempt ports rc log_offset
     for attempt in 1 2 3 4 5; do
         mapfile -t ports < <(free_ports 2)
         ETCD_CLIENT_PORT="${ports[0]}" ETCD_PEER_PORT="${ports[1]}"
         rm -rf "$dir/etcd-data"
         # --unsafe-no-fsync: the data is thrown away after the test run, and
         # fsync dominates etcd latency on slow disks.
+        log_offset="$(file_size "$dir/etcd.log")"
         launch "$dir" etcd "$ETCD_BIN" \
-            --name=default \
+            --name=sco \
             --data-dir="$dir/etcd-data" \
             --listen-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
             --advertise-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
             --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
             --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
-            --initial-cluster="default=http://127.0.0.1:$ETCD_PEER_PORT" \
+            --initial-cluster="sco=http://127.0.0.1:$ETCD_PEER_PORT" \
             --initial-cluster-state=new \
             --unsafe-no-fsync \
             --log-level=warn
@@ -387,7 +411,7 @@ start_etcd() {
         if [[ $rc == 0 ]]; then
             return 0
         fi
-        if [[ $rc == 2 ]] && grep -q "address already in use" "$dir/etcd.log"; then
+        if [[ $rc == 2 ]] && port_was_taken "$dir/etcd.log" "$log_offset"; then
             log "etcd: port race (attempt $attempt), retrying with other ports"
             continue
         fi
@@ -400,9 +424,10 @@ start_etcd() {
 
 # start_apiserver DIR: sets APISERVER_PID, APISERVER_PORT.
 start_apiserver() {
-    local dir="$1" pki="$1/pki" attempt rc
+    local dir="$1" pki="$1/pki" attempt rc log_offset
     for attempt in 1 2 3 4 5; do
         APISERVER_PORT="$(free_ports 1)"
+        log_offset="$(file_size "$dir/kube-apiserver.log")"
         launch "$dir" kube-apiserver "$APISERVER_BIN" \
             --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
             --bind-address=127.0.0.1 \
@@ -418,7 +443,13 @@ start_apiserver() {
             --service-account-signing-key-file="$pki/sa.key" \
             --service-cluster-ip-range=10.0.0.0/24 \
             --cert-dir="$dir/apiserver-certs" \
-            --profiling=false
+            --profiling=false \
+            --endpoint-reconciler-type=none
+        # --endpoint-reconciler-type=none: the "kubernetes" Service cannot get
+        # a loopback endpoint (rejected by validation, logged every 10 s); no
+        # pod runs here to need it. --authorization-mode=RBAC: no kubelets, so
+        # no Node authorizer. --api-audiences equals the issuer, which is the
+        # default audience of `kubectl create token`.
         APISERVER_PID=$LAUNCHED_PID
         rc=0
         wait_until "$READY_TIMEOUT" "$APISERVER_PID" "kube-apiserver /readyz" \
@@ -427,7 +458,7 @@ start_apiserver() {
         if [[ $rc == 0 ]]; then
             return 0
         fi
-        if [[ $rc == 2 ]] && grep -q "address already in use" "$dir/kube-apiserver.log"; then
+        if [[ $rc == 2 ]] && port_was_taken "$dir/kube-apiserver.log" "$log_offset"; then
             log "kube-apiserver: port race (attempt $attempt), retrying with another port"
             continue
         fi
@@ -438,22 +469,25 @@ start_apiserver() {
     die "kube-apiserver: no free port after 5 attempts"
 }
 
-# start_watchdog DIR PID: stop everything for DIR once PID has exited.
+# start_watchdog DIR PID: stop everything for DIR once PID has exited. The
+# watchdog is a separate invocation of this script (`_watchdog`), so its
+# command line names DIR and `stop` can recognise it.
 start_watchdog() {
-    local dir="$1" pid="$2" started
-    started="$(proc_start_time "$pid")"
-    (
-        # Survive the caller's terminal going away; the point is to clean up.
-        trap '' HUP INT
-        while kill -0 "$pid" 2>/dev/null &&
-            [[ "$(proc_start_time "$pid")" == "$started" ]]; do
-            sleep 1
-        done
-        echo "watched process $pid exited; stopping the control plane"
-        SCO_CP_FROM_WATCHDOG=1 "$SCRIPT_PATH" stop --dir "$dir"
-    ) </dev/null >>"$dir/watchdog.log" 2>&1 &
-    WATCHDOG_PID=$!
-    echo "$WATCHDOG_PID" >"$dir/watchdog.pid"
+    local dir="$1" pid="$2"
+    launch "$dir" watchdog "$BASH" "$SCRIPT_PATH" _watchdog "$dir" "$pid" "$(proc_start_time "$pid")"
+    WATCHDOG_PID=$LAUNCHED_PID
+}
+
+cmd_watchdog() {
+    local dir="$1" pid="$2" started="${3:-}"
+    # Survive the caller's terminal going away; the point is to clean up.
+    trap '' HUP INT
+    # The start time guards against PID reuse.
+    while alive "$pid" && [[ "$(proc_start_time "$pid")" == "$started" ]]; do
+        sleep 1
+    done
+    log "watched process $pid exited; stopping the control plane in $dir"
+    SCO_CP_FROM_WATCHDOG=1 do_stop "$dir" 0
 }
 
 write_env() {
@@ -545,7 +579,7 @@ cmd_start() {
 # do_stop DIR KEEP_LOGS: stop the processes recorded in DIR and delete DIR
 # (keeping *.log if KEEP_LOGS=1). Idempotent.
 do_stop() {
-    local dir="$1" keep_logs="$2" name pid pids=() deadline
+    local dir="$1" keep_logs="$2" name pid deadline
     if [[ ! -e "$dir/$MARKER" ]]; then
         if [[ -e "$dir" ]]; then
             log "$dir was not created by this script; not touching it"
@@ -553,22 +587,18 @@ do_stop() {
         return 0
     fi
     # The watchdog first (unless it is the one calling us), so it does not race
-    # with us; then the apiserver before etcd, so it shuts down cleanly.
+    # with us; then the apiserver before etcd, so it can shut down cleanly.
     for name in watchdog kube-apiserver etcd; do
         [[ $name == watchdog && -n "${SCO_CP_FROM_WATCHDOG:-}" ]] && continue
         pid="$(cat "$dir/$name.pid" 2>/dev/null || true)"
-        if pid_is_ours "$pid" "$dir"; then
-            kill -TERM "$pid" 2>/dev/null || true
-            pids+=("$pid")
-        fi
-    done
-    deadline=$((SECONDS + STOP_GRACE))
-    for pid in "${pids[@]}"; do
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+        pid_is_ours "$pid" "$dir" || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        deadline=$((SECONDS + STOP_GRACE))
+        while alive "$pid" && ((SECONDS < deadline)); do
             sleep 0.1
         done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "process $pid did not stop after ${STOP_GRACE}s; killing it"
+        if alive "$pid"; then
+            log "$name (pid $pid) did not stop after ${STOP_GRACE}s; killing it"
             kill -KILL "$pid" 2>/dev/null || true
         fi
     done
@@ -617,7 +647,7 @@ Logs: $dir/*.log
 
 EOF
     printf '%s\n' "$dir/kubeconfig"
-    while kill -0 "$APISERVER_PID" 2>/dev/null && kill -0 "$ETCD_PID" 2>/dev/null; do
+    while alive "$APISERVER_PID" && alive "$ETCD_PID"; do
         # `wait` (unlike a plain sleep) is interrupted at once by trapped signals.
         sleep 1 &
         wait $! || true
@@ -638,9 +668,12 @@ main() {
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
     run) cmd_run "$@" ;;
+    _watchdog) cmd_watchdog "$@" ;; # internal, see start_watchdog
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
     esac
 }
 
-main "$@"
+# On one line: bash reads scripts as it goes, so exiting right after main keeps
+# a long-running instance (e.g. the watchdog) safe from edits to this file.
+main "$@"; exit
