@@ -40,7 +40,7 @@ pub struct Context {
 pub fn connections_using_secret(store: &Store<SocialConnection>, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<SocialConnection>> {
     let Some(ns) = secret.namespace() else { return vec![] };
     let name = secret.name_any();
-    store
+    let refs: Vec<ObjectRef<SocialConnection>> = store
         .state()
         .iter()
         .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
@@ -48,7 +48,9 @@ pub fn connections_using_secret(store: &Store<SocialConnection>, secret: &Partia
             c.spec.secret_ref.name == name || c.spec.app_secret_ref.as_ref().is_some_and(|a| a.name == name)
         })
         .map(|c| ObjectRef::from_obj(c.as_ref()))
-        .collect()
+        .collect();
+    tracing::debug!(namespace = %ns, secret = %name, connections = refs.len(), "secret changed");
+    refs
 }
 
 /// Runs the controller until SIGINT or SIGTERM.

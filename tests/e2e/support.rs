@@ -147,7 +147,19 @@ fn init_world() -> Result<World, String> {
         .stdout(log)
         .stderr(log2);
     die_with_parent(&mut cmd);
-    let child = cmd.spawn().map_err(|e| format!("starting the operator failed: {e}"))?;
+    // PR_SET_PDEATHSIG fires when the spawning *thread* ends, and test threads end with their
+    // test: spawn from a thread that lives as long as this process.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(cmd.spawn());
+        loop {
+            std::thread::park();
+        }
+    });
+    let child = rx
+        .recv()
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("starting the operator failed: {e}"))?;
     Ok(World {
         kubeconfig,
         bin_dir,
@@ -205,7 +217,7 @@ impl World {
 
 /// A fresh namespace for one test.
 pub async fn namespace(client: &Client, prefix: &str) -> String {
-    let name = format!("{prefix}-{}", &fakes::nonce()[..8].to_lowercase());
+    let name = format!("{prefix}-{:08x}", rand::random::<u32>());
     let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' }).collect();
     let ns = Namespace { metadata: ObjectMeta { name: Some(name.clone()), ..Default::default() }, ..Default::default() };
     Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("create namespace");
