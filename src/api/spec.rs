@@ -28,6 +28,7 @@ pub const MIN_CHECK_INTERVAL: Duration = Duration::from_secs(30);
     plural = "socialconnections",
     shortname = "socialconn",
     category = "social",
+    doc = "A SocialConnection is one OAuth connection between the organisation and an account on a social network (Facebook, Instagram, Threads, LinkedIn, X, Pinterest, YouTube, Google Business Profile, Telegram, TikTok). The operator checks its token with the provider and reports in status.conditions whether it works (Ready) and why not (Valid, Revoked, RoleLost, ScopesMissing, ExpiringSoon).",
     namespaced,
     status = "SocialConnectionStatus",
     printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider", description = "The social network"),
