@@ -132,7 +132,6 @@ cmd_build() {
         esac
         shift
     done
-    command -v go >/dev/null || die "go is required to build the control plane"
     ensure_built
     if [[ $print_bin_dir == 1 ]]; then
         printf '%s\n' "$BIN_DIR"
@@ -145,6 +144,8 @@ ensure_built() {
         -L "$BIN_DIR/helm" ]]; then
         return 0
     fi
+    command -v go >/dev/null || die "go is required to build the control plane"
+    command -v python3 >/dev/null || die "python3 is required"
     mkdir -p "$CACHE_ROOT/bin"
     # Serialise concurrent builds (e.g. several test binaries starting at once).
     exec 9>"$CACHE_ROOT/bin/.build.lock"
@@ -538,6 +539,8 @@ do_start() {
 
     mkdir -p "$dir"
     touch "$dir/$MARKER"
+    # From here on DIR is ours: a failed or interrupted start cleans it up.
+    OWNED_DIR="$dir"
     log "starting etcd $ETCD_VERSION and kube-apiserver $K8S_VERSION in $dir"
     gen_pki "$dir/pki"
     start_etcd "$dir"
@@ -563,11 +566,13 @@ cmd_start() {
     done
     [[ -n "$dir" ]] || die "start: --dir DIR is required"
     dir="$(abs_dir "$dir")"
-    # If start fails or is interrupted half-way, do not leave servers behind.
-    # shellcheck disable=SC2064
-    trap "trap - EXIT; do_stop '$dir' 1 >&2; exit 1" INT TERM HUP
-    # shellcheck disable=SC2064
-    trap "rc=\$?; if [[ \$rc != 0 ]]; then do_stop '$dir' 1 >&2; fi" EXIT
+    # If start fails or is interrupted half-way, do not leave servers behind,
+    # but keep the logs in DIR for diagnosis (a later start or stop removes
+    # them). Nothing is touched if start failed before taking DIR over
+    # (e.g. because a control plane is already running there).
+    OWNED_DIR=""
+    trap 'trap - EXIT; [[ -z "$OWNED_DIR" ]] || do_stop "$OWNED_DIR" 1; exit 1' INT TERM HUP
+    trap '[[ $? == 0 || -z "$OWNED_DIR" ]] || do_stop "$OWNED_DIR" 1' EXIT
     do_start "$dir" "$watch_pid"
     trap - EXIT INT TERM HUP
 }
