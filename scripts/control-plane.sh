@@ -20,15 +20,22 @@
 #   scripts/control-plane.sh start --dir DIR [--watch-pid PID]
 #       Build if needed, start etcd + kube-apiserver on free 127.0.0.1 ports
 #       with state in DIR, wait until /readyz is ok and return. Writes
-#       DIR/kubeconfig (admin, certs embedded), DIR/env (KEY=value lines, see
-#       write_env) and DIR/*.log. With --watch-pid, a watchdog stops
-#       everything once PID has exited.
+#       DIR/kubeconfig (admin = system:masters, certs embedded), DIR/pki/
+#       (ca.crt, ...), DIR/*.log and DIR/env, KEY=value lines: KUBECONFIG,
+#       SCO_CP_DIR, BIN_DIR, KUBECTL, HELM, KUBE_APISERVER_URL, APISERVER_PORT,
+#       APISERVER_PID, ETCD_CLIENT_PORT, ETCD_PEER_PORT, ETCD_PID,
+#       WATCHDOG_PID, K8S_VERSION. With --watch-pid, a watchdog stops
+#       everything once PID has exited. If start fails, its servers are
+#       stopped and DIR keeps only the logs (the error shows their tails).
 #   scripts/control-plane.sh stop --dir DIR [--keep-logs]
 #       Stop everything started for DIR (TERM, then KILL) and delete DIR
 #       (with --keep-logs, keep DIR/*.log and delete the rest).
 #   scripts/control-plane.sh run
-#       Foreground demo: start in a temporary dir, print how to use it, wait
-#       for Ctrl-C/TERM, then stop and clean up.
+#       Foreground demo: start in a temporary dir, print the kubeconfig path
+#       on stdout (hints on stderr), wait for Ctrl-C/TERM, then stop and
+#       clean up.
+#
+# tests/control-plane/smoke.sh checks everything the e2e suite relies on.
 #
 # Environment:
 #   SCO_CACHE_DIR            cache root (default
