@@ -29,7 +29,7 @@ pub enum Findings {
     /// The provider was asked.
     Checked {
         /// The provider's facts.
-        report: CheckReport,
+        report: Box<CheckReport>,
         /// The token Secret's expiry.
         secret_expires_at: Option<Timestamp>,
         /// The token Secret's scopes.
@@ -250,10 +250,11 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                     }
                 }
             }
-            if failures >= FAILURES_BEFORE_UNKNOWN && prev_failures < FAILURES_BEFORE_UNKNOWN {
-                if let Some(i) = interruption {
-                    notices.push(Notice::ProviderUnavailable { detail: i.detail.clone(), failures });
-                }
+            if failures >= FAILURES_BEFORE_UNKNOWN
+                && prev_failures < FAILURES_BEFORE_UNKNOWN
+                && let Some(i) = interruption
+            {
+                notices.push(Notice::ProviderUnavailable { detail: i.detail.clone(), failures });
             }
             if let Some(i) = interruption {
                 unexpected = i.unexpected.clone();
@@ -470,23 +471,23 @@ fn decide_expiry(
     data_access: Option<Timestamp>,
 ) -> Cond {
     let window_end = schedule::add(now, warning);
-    if let Some(e) = expires_at {
-        if e <= window_end {
-            return Cond::new(
-                CondStatus::True,
-                ExpiryReason::AccessTokenExpiring.as_str(),
-                format!("the access token expires at {} and cannot be refreshed automatically; reconnect before then", fmt_time(e)),
-            );
-        }
+    if let Some(e) = expires_at
+        && e <= window_end
+    {
+        return Cond::new(
+            CondStatus::True,
+            ExpiryReason::AccessTokenExpiring.as_str(),
+            format!("the access token expires at {} and cannot be refreshed automatically; reconnect before then", fmt_time(e)),
+        );
     }
-    if let Some(d) = data_access {
-        if d <= window_end {
-            return Cond::new(
-                CondStatus::True,
-                ExpiryReason::DataAccessExpiring.as_str(),
-                format!("data access expires at {}; the user must log in to the app again before then", fmt_time(d)),
-            );
-        }
+    if let Some(d) = data_access
+        && d <= window_end
+    {
+        return Cond::new(
+            CondStatus::True,
+            ExpiryReason::DataAccessExpiring.as_str(),
+            format!("data access expires at {}; the user must log in to the app again before then", fmt_time(d)),
+        );
     }
     match expires_at {
         Some(e) => Cond::new(CondStatus::False, ExpiryReason::NotExpiring.as_str(), format!("the access token expires at {}", fmt_time(e))),
@@ -537,7 +538,7 @@ mod tests {
     }
 
     fn checked(report: CheckReport) -> Findings {
-        Findings::Checked { report, secret_expires_at: None, secret_scopes: None, fingerprint: "abcd".into() }
+        Findings::Checked { report: Box::new(report), secret_expires_at: None, secret_scopes: None, fingerprint: "abcd".into() }
     }
 
     fn case(findings: Findings) -> Case {
@@ -604,7 +605,7 @@ mod tests {
         ];
         for (verdict, secret_exp, short, valid, revoked, ready) in cases {
             let mut c = case(Findings::Checked {
-                report: CheckReport::verdict(verdict.clone()),
+                report: Box::new(CheckReport::verdict(verdict.clone())),
                 secret_expires_at: secret_exp,
                 secret_scopes: None,
                 fingerprint: "f".into(),
@@ -629,7 +630,7 @@ mod tests {
 
     #[test]
     fn a_known_expiry_in_the_past_is_expired_even_when_the_provider_says_valid() {
-        let c = case(Findings::Checked { report: valid_report(), secret_expires_at: Some(t("2026-05-31T00:00:00Z")), secret_scopes: None, fingerprint: "f".into() });
+        let c = case(Findings::Checked { report: Box::new(valid_report()), secret_expires_at: Some(t("2026-05-31T00:00:00Z")), secret_scopes: None, fingerprint: "f".into() });
         let d = run(&c);
         assert_eq!(cond(&d, ConditionType::Valid), ("False", "Expired"));
     }
@@ -637,7 +638,7 @@ mod tests {
     #[test]
     fn clock_expiry_applies_even_when_the_provider_is_unreachable() {
         let c = case(Findings::Checked {
-            report: CheckReport::interrupted(Interruption::unavailable("HTTP 503")),
+            report: Box::new(CheckReport::interrupted(Interruption::unavailable("HTTP 503"))),
             secret_expires_at: Some(t("2026-05-31T00:00:00Z")),
             secret_scopes: None,
             fingerprint: "f".into(),
@@ -753,7 +754,7 @@ mod tests {
         ];
         for (provider, secret, denials, expected, missing) in cases {
             let mut c = case(Findings::Checked {
-                report: CheckReport { token: Some(TokenVerdict::Valid), granted_scopes: provider.clone(), scope_denials: denials, ..Default::default() },
+                report: Box::new(CheckReport { token: Some(TokenVerdict::Valid), granted_scopes: provider.clone(), scope_denials: denials, ..Default::default() }),
                 secret_expires_at: None,
                 secret_scopes: secret.clone(),
                 fingerprint: "f".into(),

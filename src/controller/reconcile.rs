@@ -129,7 +129,7 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
                 tracing::info!(namespace = %ns, name = %name, provider = %spec.provider, detail = %i.detail, "transient provider answer");
             }
             let findings = Findings::Checked {
-                report,
+                report: Box::new(report),
                 secret_expires_at: token.expires_at,
                 secret_scopes: token.scopes.clone(),
                 fingerprint: fp,
