@@ -1,0 +1,89 @@
+{{/* The chart name, possibly overridden. */}}
+{{- define "sco.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The prefix of object names: <release>-<chart>, or the release name alone when it already
+contains the chart name. Cut to 63 characters, the DNS label limit.
+*/}}
+{{- define "sco.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "sco.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels every object carries (the app.kubernetes.io recommended set). */}}
+{{- define "sco.labels" -}}
+helm.sh/chart: {{ include "sco.chart" . }}
+{{ include "sco.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: social-connection-operator
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The labels the Deployment selects its pod by; never change them (the selector is immutable). */}}
+{{- define "sco.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sco.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "sco.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "sco.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* image reference: repository@digest, or repository:tag (tag defaults to appVersion). */}}
+{{- define "sco.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator's permissions, the same rules for the ClusterRole (all namespaces) and for each
+namespaced Role (watchNamespaces). Each rule says why it exists; nothing else is granted.
+*/}}
+{{- define "sco.rules" -}}
+# Secrets are watched as metadata only and read on demand when a connection is checked (get);
+# the metadata watch still needs list and watch. patch: refreshed tokens are written back into
+# the token Secret.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "patch"]
+# Events are recorded with the events.k8s.io/v1 API (kube-runtime's Recorder: create, then
+# patch to count repeats); "" too, for API servers and tools that route core/v1 Events.
+- apiGroups: ["events.k8s.io", ""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["social.connections.dev"]
+  resources: ["socialconnections"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+# Status is written by server-side apply (a PATCH of the status subresource).
+- apiGroups: ["social.connections.dev"]
+  resources: ["socialconnections/status"]
+  verbs: ["get", "patch", "update"]
+# The finalizer that revokes tokens on delete (spec.revokeOnDelete).
+- apiGroups: ["social.connections.dev"]
+  resources: ["socialconnections/finalizers"]
+  verbs: ["update"]
+{{- end }}
