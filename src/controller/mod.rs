@@ -82,8 +82,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
         let ready_store = store.clone();
         let ready_count = ready.clone();
         tokio::spawn(async move {
-            if ready_store.wait_until_ready().await.is_ok() {
-                ready_count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // The store's readiness signal wakes only its latest waiter, and the controller
+            // registers after us: poll with a timeout so a later wait sees the signal.
+            loop {
+                if let Ok(Ok(())) = tokio::time::timeout(std::time::Duration::from_millis(500), ready_store.wait_until_ready()).await {
+                    ready_count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    break;
+                }
             }
         });
         let ctx = ctx.clone();

@@ -224,10 +224,8 @@ impl ChartOperator {
         op
     }
 
-    /// Waits until the health server answers /healthz with 200. (Not /readyz: it stays 503 in
-    /// the operator as it is, because the readiness task and kube-runtime's controller wait on
-    /// the same one-waker `Store::wait_until_ready`, and only the controller is woken. The
-    /// connections becoming Ready below prove the watches work.)
+    /// Waits until the health server answers /readyz with 200: every watch has listed once,
+    /// which is what the chart's readiness probe asks.
     async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let port = self.health_port;
@@ -235,11 +233,11 @@ impl ChartOperator {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!("the chart's operator exited ({status}):\n{}", self.output());
             }
-            let code = tokio::task::spawn_blocking(move || http_status(port, "/healthz")).await.expect("join");
+            let code = tokio::task::spawn_blocking(move || http_status(port, "/readyz")).await.expect("join");
             if code == Some(200) {
                 return;
             }
-            assert!(Instant::now() < deadline, "the chart's operator never served /healthz (last: {code:?}):\n{}", self.output());
+            assert!(Instant::now() < deadline, "the chart's operator never became ready on /readyz (last: {code:?}):\n{}", self.output());
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
