@@ -15,13 +15,13 @@ repo=$(pwd)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-echo_build() { log "building the operator (first run takes a few minutes)"; cargo build --locked --release --workspace --bins >&2; }
+echo_build() { log "building the operator (first run takes a few minutes)"; cargo build --locked --workspace --bins >&2; }
 
 if [[ -n "${KUBECONFIG:-}" || -f "$HOME/.kube/config" ]]; then
     echo_build
     log "using the cluster from ${KUBECONFIG:-$HOME/.kube/config}"
     kubectl apply --server-side -f crds/socialconnections.social.connections.dev.yaml
-    exec target/release/social-connection-operator run "$@"
+    exec target/debug/social-connection-operator run "$@"
 fi
 
 pids=()
@@ -45,7 +45,7 @@ export KUBECONFIG
 kubectl=("$KUBECTL")
 
 log "starting the fake providers"
-target/release/fake-providers --env-file "$dir/endpoints.env" >"$dir/fakes.log" 2>&1 &
+target/debug/fake-providers --env-file "$dir/endpoints.env" >"$dir/fakes.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [[ -s "$dir/endpoints.env" ]] && break; sleep 0.1; done
 [[ -s "$dir/endpoints.env" ]] || { log "the fake providers did not start: $(cat "$dir/fakes.log")"; exit 1; }
@@ -59,7 +59,7 @@ log "installing the CRD and applying examples/ into namespace social-demo"
 "${kubectl[@]}" apply -n social-demo -k examples/ >&2
 
 log "starting the operator (its log: $dir/operator.log)"
-target/release/social-connection-operator run --health-addr 127.0.0.1:0 \
+target/debug/social-connection-operator run --health-addr 127.0.0.1:0 \
     --default-redirect-url https://app.example.com/oauth/callback >"$dir/operator.log" 2>&1 &
 pids+=($!)
 

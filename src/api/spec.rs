@@ -38,10 +38,10 @@ pub const MIN_CHECK_INTERVAL: Duration = Duration::from_secs(30);
     printcolumn(name = "Account", type_ = "string", json_path = ".spec.account.id", description = "The account this connection manages"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether the connection works"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.notReadyReason", description = "Why the connection is not ready"),
-    printcolumn(name = "Expires", type_ = "date", json_path = ".status.expiresAt", description = "When the access token expires"),
+    printcolumn(name = "Expires", type_ = "string", json_path = ".status.expiresAt", description = "When the access token expires"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     printcolumn(name = "Last Check", type_ = "date", json_path = ".status.lastCheckTime", priority = 1, description = "When the provider was last asked"),
-    printcolumn(name = "Next Check", type_ = "date", json_path = ".status.nextCheckTime", priority = 1, description = "When the provider will be asked next")
+    printcolumn(name = "Next Check", type_ = "string", json_path = ".status.nextCheckTime", priority = 1, description = "When the provider will be asked next")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SocialConnectionSpec {
