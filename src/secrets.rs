@@ -164,21 +164,9 @@ pub fn fingerprint(token: &SecretString) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AccountRef, SecretRef};
 
     fn spec(provider: ProviderKind) -> SocialConnectionSpec {
-        SocialConnectionSpec {
-            provider,
-            account: AccountRef { id: "1".into(), display_name: None },
-            secret_ref: SecretRef { name: "tok".into(), keys: None },
-            app_secret_ref: None,
-            required_scopes: vec![],
-            required_role: None,
-            expiry_warning: None,
-            check_interval: None,
-            suspend: None,
-            redirect_url: None,
-        }
+        SocialConnectionSpec::new(provider, "1", "tok")
     }
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, ByteString> {

@@ -261,6 +261,22 @@ impl RequiredRole {
 }
 
 impl SocialConnectionSpec {
+    /// A spec with only the required fields set: provider, account id and token Secret name.
+    pub fn new(provider: ProviderKind, account_id: impl Into<String>, secret_name: impl Into<String>) -> Self {
+        SocialConnectionSpec {
+            provider,
+            account: AccountRef { id: account_id.into(), display_name: None },
+            secret_ref: SecretRef { name: secret_name.into(), keys: None },
+            app_secret_ref: None,
+            required_scopes: vec![],
+            required_role: None,
+            expiry_warning: None,
+            check_interval: None,
+            suspend: None,
+            redirect_url: None,
+        }
+    }
+
     /// The effective expiry warning window (the default when unset or unparsable; the CRD
     /// schema refuses unparsable values, so that only happens with schema validation off).
     pub fn expiry_warning(&self) -> Duration {

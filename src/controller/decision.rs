@@ -183,7 +183,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                     None
                 }
                 // The latest provider value (kept in status) wins over the Secret's (§1).
-                ExpiryFact::NotReported => prev_expiry.or(*secret_expires_at),
+                ExpiryFact::NotReported => prev_expiry.or(*secret_expires_at).filter(|_| !never_expires),
             };
             status.expires_at = expires_at.map(Time);
             if let Some(d) = report.data_access_expires_at {
@@ -499,7 +499,7 @@ fn decide_expiry(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AccountRef, RequiredRole, SecretRef};
+    use crate::api::RequiredRole;
     use crate::providers::{Interruption, RoleFinding, ScopeDenial};
 
     fn t(s: &str) -> Timestamp {
@@ -508,18 +508,7 @@ mod tests {
     const NOW: &str = "2026-06-01T00:00:00Z";
 
     fn spec(provider: ProviderKind) -> SocialConnectionSpec {
-        SocialConnectionSpec {
-            provider,
-            account: AccountRef { id: "2002".into(), display_name: None },
-            secret_ref: SecretRef { name: "tok".into(), keys: None },
-            app_secret_ref: None,
-            required_scopes: vec![],
-            required_role: None,
-            expiry_warning: None,
-            check_interval: None,
-            suspend: None,
-            redirect_url: Some("https://app.example/cb".into()),
-        }
+        SocialConnectionSpec { redirect_url: Some("https://app.example/cb".into()), ..SocialConnectionSpec::new(provider, "2002", "tok") }
     }
 
     fn profile() -> ProviderProfile {
