@@ -5,3 +5,6 @@ mod support;
 
 mod basics;
 mod chart;
+mod providers;
+mod behaviour;
+mod kubectl;
