@@ -35,7 +35,15 @@ pub fn enc(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// Installs ring as rustls' process-wide provider. Built inside the workspace, reqwest's
+/// features unify with the operator's `rustls-no-provider`, and a client built without a
+/// process provider panics.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn operator_client() -> reqwest::Client {
+    install_crypto_provider();
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     reqwest::Client::builder()
@@ -47,6 +55,7 @@ pub fn operator_client() -> reqwest::Client {
 
 impl Harness {
     pub async fn start() -> Self {
+        install_crypto_provider();
         Harness {
             fakes: fake_providers::start_all().await.expect("fakes start"),
             http: operator_client(),
