@@ -7,6 +7,7 @@ pub mod decision;
 pub mod events;
 pub mod reconcile;
 pub mod schedule;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Default redirect URL for reauthorization links.
     pub default_redirect_url: Option<String>,
+    /// App-wide provider throttles (Graph codes 4 and 341).
+    pub throttles: throttle::AppThrottles,
 }
 
 /// The connections in `store` that reference the Secret `secret` (as token or app Secret).
@@ -61,7 +64,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let client = Client::try_default().await.map_err(|e| Error::KubeConfig(e.to_string()))?;
     let reporter = Reporter { controller: "social-connection-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context { client: client.clone(), http, recorder, default_redirect_url: args.default_redirect_url.clone() });
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        http,
+        recorder,
+        default_redirect_url: args.default_redirect_url.clone(),
+        throttles: throttle::AppThrottles::default(),
+    });
 
     let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
         vec![None]

@@ -112,6 +112,14 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
                     .unwrap_or(spec.check_interval());
                 return Ok(Action::requeue(wait.max(Duration::from_secs(1))));
             }
+            // An app-wide throttle (Graph 4, 341) holds every connection of the app: calling
+            // during it would prolong it.
+            if let Some(client_id) = app.as_ref().map(|a| a.client_id.as_str()).filter(|c| !c.is_empty())
+                && let Some(wait) = ctx.throttles.remaining(spec.provider, client_id, now)
+            {
+                tracing::debug!(namespace = %ns, name = %name, wait_secs = wait.as_secs(), "app-wide provider throttle in force");
+                return Ok(Action::requeue(wait.max(Duration::from_secs(1))));
+            }
             let known_expires_at = if same_token { prev.expires_at.as_ref().map(|t| t.0) } else { None }.or(token.expires_at);
             let issued_at = if same_token { prev.token_first_seen_time.as_ref().map(|t| t.0) } else { Some(now) };
             let input = CheckInput {
@@ -138,6 +146,7 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
         }
     };
 
+    let findings_for_throttle = findings;
     let object_key = format!("{ns}/{name}");
     let decision: Decision = decide(DecisionInput {
         now,
@@ -151,10 +160,15 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
         default_redirect_url: ctx.default_redirect_url.as_deref(),
         graph_version: &ctx.http.graph_version,
         check_request: check_request.as_deref(),
-        findings,
+        findings: findings_for_throttle.clone(),
         jitter: (rand::random::<f64>(), rand::random::<f64>()),
     });
 
+    if let (Some(client_id), Findings::Checked { report, .. }) = (client_id.as_deref(), &findings_for_throttle)
+        && report.interruption.as_ref().is_some_and(|i| i.app_wide)
+    {
+        ctx.throttles.record(spec.provider, client_id, super::schedule::add(now, decision.requeue_after));
+    }
     if decision.status != prev {
         write_status(&api, &name, &decision.status).await?;
         let ready = find(&decision.status.conditions, ConditionType::Ready);

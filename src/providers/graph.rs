@@ -270,7 +270,11 @@ pub fn effect(status: u16, error: &GraphError, delay: Option<Duration>, input: &
             i.retry_after = delay;
             Effect::Interrupted(i)
         }
-        Row::RateLimited => Effect::Interrupted(Interruption::rate_limited(format!("Meta Graph rate limit (code {code})"), delay)),
+        Row::RateLimited => Effect::Interrupted(Interruption {
+            // Codes 4 and 341 limit the whole app, not this token (§2.5).
+            app_wide: matches!(error.code, 4 | 341),
+            ..Interruption::rate_limited(format!("Meta Graph rate limit (code {code})"), delay)
+        }),
         Row::Blocked => Effect::Interrupted(Interruption::rate_limited(
             format!("Meta Graph temporarily blocked the calls (code {code})"),
             Some(delay.map_or(BLOCKED_DELAY, |d| d.max(BLOCKED_DELAY))),
@@ -660,6 +664,17 @@ mod tests {
         match me_answering(graph_error(id)).await.token {
             Some(TokenVerdict::Revoked { reason, .. }) => Some(reason),
             _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn app_level_limits_4_and_341_hold_the_whole_app_and_page_limits_do_not() {
+        for (code, app_wide) in [(4, true), (341, true), (17, false), (80001, false)] {
+            let body = serde_json::json!({"error": {"message": "limit", "type": "OAuthException", "code": code}});
+            let report = me_answering(ResponseTemplate::new(400).set_body_json(body)).await;
+            let i = report.interruption.expect("transient");
+            assert_eq!(i.kind, TransientKind::RateLimited, "code {code}");
+            assert_eq!(i.app_wide, app_wide, "code {code}");
         }
     }
 

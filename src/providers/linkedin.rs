@@ -104,6 +104,7 @@ fn young_token_wait() -> Interruption {
         detail: "LinkedIn reports a token younger than 5 minutes as revoked, which often happens right after \
                  consent; checking again in 30 s"
             .to_string(),
+        app_wide: false,
     }
 }
 

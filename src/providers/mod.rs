@@ -165,6 +165,9 @@ pub struct Interruption {
     pub unexpected: Option<String>,
     /// A short description for logs and condition messages (no secrets).
     pub detail: String,
+    /// The limit applies to the whole app (Graph codes 4 and 341): every connection of the
+    /// provider with the same client id waits (§2.5).
+    pub app_wide: bool,
 }
 
 impl Interruption {
@@ -176,6 +179,7 @@ impl Interruption {
             counts_as_failure: true,
             unexpected: None,
             detail: detail.into(),
+            app_wide: false,
         }
     }
 
@@ -187,6 +191,7 @@ impl Interruption {
             counts_as_failure: true,
             unexpected: None,
             detail: detail.into(),
+            app_wide: false,
         }
     }
 
@@ -200,6 +205,7 @@ impl Interruption {
             counts_as_failure: true,
             unexpected: Some(what.clone()),
             detail: format!("unexpected provider response: {what}"),
+            app_wide: false,
         }
     }
 }
