@@ -245,3 +245,43 @@ async fn a_settled_connection_status_is_not_rewritten() {
     no_violations_for(&[&ready, &revoked, &expiring]);
     assert_no_leaks(&client, &ns, &[&ready, &revoked, &expiring]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_wide_graph_limit_holds_every_connection_of_the_same_app() {
+    let client = world().client().await;
+    let ns = namespace(&client, "app-limit").await;
+    // A client id of this test's own, so that the throttle touches no other test's connections.
+    let client_id = format!("cid-{ns}");
+    secret(&client, &ns, "meta-app", &[("client_id", &client_id), ("client_secret", "app-limit-secret")]).await;
+    let limited = fakes::token("app-limit");
+    let fine = fakes::token("page");
+    secret(&client, &ns, "limited-token", &[("access_token", &limited)]).await;
+    secret(&client, &ns, "fine-token", &[("access_token", &fine)]).await;
+    let spec = |secret: &str| {
+        json!({
+            "provider": "facebook",
+            "account": {"id": fakes::FACEBOOK_PAGE_ID},
+            "secretRef": {"name": secret},
+            "appSecretRef": {"name": "meta-app"},
+        })
+    };
+    connection(&client, &ns, "limited", spec("limited-token")).await;
+    let st = wait_condition(&client, &ns, "limited", "Valid", "Unknown", "RateLimited").await;
+    assert_eq!(condition(&st, "Revoked").map(|c| c.0), Some("Unknown".to_string()), "a rate limit never revokes");
+    let throttle_end = st.next_check_time.clone().expect("nextCheckTime").0;
+
+    // Graph code 4 limits the whole app: the second connection of the same app waits.
+    connection(&client, &ns, "fine", spec("fine-token")).await;
+    let wait = Duration::try_from(throttle_end.duration_since(jiff::Timestamp::now())).unwrap_or_default();
+    tokio::time::sleep(wait.saturating_sub(Duration::from_millis(1500))).await;
+    assert_eq!(facebook_requests_with(&fine), 0, "a connection of a throttled app called Graph during the throttle");
+
+    // Stop the limited connection so it cannot renew the throttle; the other goes through.
+    patch_spec(&client, &ns, "limited", json!({"suspend": true})).await;
+    let st = wait_condition(&client, &ns, "fine", "Ready", "True", "AllChecksPassed").await;
+    assert!(facebook_requests_with(&fine) > 0);
+    let first_check = st.last_check_time.expect("lastCheckTime").0;
+    assert!(first_check >= throttle_end, "the first check ({first_check}) came before the throttle ended ({throttle_end})");
+    no_violations_for(&[&limited, &fine]);
+    assert_no_leaks(&client, &ns, &[&limited, &fine, "app-limit-secret"]).await;
+}

@@ -28,6 +28,7 @@ pub(crate) const FACEBOOK_SCENARIOS: &[&str] = with_g_rows![
     "d5",
     "d5-zero",
     "d6",
+    "app-limit",
     "fb-c",
     "fb-f",
     "fb-f-analyze",
@@ -39,6 +40,7 @@ pub(crate) const INSTAGRAM_SCENARIOS: &[&str] = with_g_rows![
     "page",
     "ig-c",
     "ig-d",
+    "app-limit",
     "d1",
     "d5",
     "d5-zero",
@@ -157,6 +159,7 @@ fn g_error(cx: &Cx, scn: Scn) -> Option<Reply> {
     match scn.g_row() {
         Some(n) => Some(g_reply(cx, n)),
         None if scn.name == UNKNOWN => Some(g_reply(cx, 8)),
+        None if scn.name == "app-limit" => Some(Reply::json(400, APP_LIMIT)),
         None => None,
     }
 }
@@ -222,6 +225,8 @@ fn app_token(cx: &Cx) -> Result<Client, Reply> {
     check_client(id, secret)
 }
 
+/// Graph code 4, the app-level request limit (§2.5: app-wide, answered on every call).
+const APP_LIMIT: &str = r#"{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4}}"#;
 const D1: &str = r#"{"error":{"message":"Invalid OAuth access token signature.","type":"OAuthException","code":190}}"#;
 const D5: &str = r#"{"data":{"type":"USER","is_valid":false,"expires_at":1600000000,"scopes":[]}}"#;
 /// D5 with `expires_at` 0: not an expiry, so `TokenInvalidated`.
@@ -251,6 +256,7 @@ fn debug_token(cx: &Cx, known: &'static [&'static str]) -> Outcome {
         "d5" => Reply::ok(D5),
         "d5-zero" => Reply::ok(D5_ZERO),
         "d6" => Reply::ok(D6),
+        "app-limit" => Reply::json(400, APP_LIMIT),
         UNKNOWN => Reply::ok(d4_body(8)),
         _ => match scn.g_row() {
             Some(n @ 1..=8) => Reply::ok(d4_body(n)),
