@@ -44,18 +44,12 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first query parameter with this name, decoded.
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query_params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        crate::request::first_value(&self.query_params, name)
     }
 
     /// The first form field with this name, decoded.
     pub fn form_param(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        crate::request::first_value(&self.form, name)
     }
 
     /// A recorded header, by case-insensitive name.

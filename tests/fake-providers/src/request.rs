@@ -73,17 +73,11 @@ impl Req {
     }
 
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        first_value(&self.query, name)
     }
 
     pub fn form_param(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        first_value(&self.form, name)
     }
 
     /// providers.md §1: every request sends `Accept: application/json` and
@@ -340,4 +334,9 @@ impl Reply {
             r
         })
     }
+}
+
+/// The first value named `name` in decoded query or form pairs.
+pub(crate) fn first_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
