@@ -146,7 +146,8 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
         }
     };
 
-    let findings_for_throttle = findings;
+    let app_wide_limit = matches!(&findings, Findings::Checked { report, .. }
+        if report.interruption.as_ref().is_some_and(|i| i.app_wide));
     let object_key = format!("{ns}/{name}");
     let decision: Decision = decide(DecisionInput {
         now,
@@ -160,13 +161,11 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
         default_redirect_url: ctx.default_redirect_url.as_deref(),
         graph_version: &ctx.http.graph_version,
         check_request: check_request.as_deref(),
-        findings: findings_for_throttle.clone(),
+        findings,
         jitter: (rand::random::<f64>(), rand::random::<f64>()),
     });
 
-    if let (Some(client_id), Findings::Checked { report, .. }) = (client_id.as_deref(), &findings_for_throttle)
-        && report.interruption.as_ref().is_some_and(|i| i.app_wide)
-    {
+    if app_wide_limit && let Some(client_id) = client_id.as_deref() {
         ctx.throttles.record(spec.provider, client_id, super::schedule::add(now, decision.requeue_after));
     }
     if decision.status != prev {
