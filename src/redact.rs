@@ -55,14 +55,7 @@ pub fn scrub(message: &str, secrets: &[&SecretString]) -> String {
 }
 
 /// Names of query parameters and form fields whose values are secret (providers.md §2.10).
-pub const SECRET_PARAMS: [&str; 6] = [
-    "access_token",
-    "input_token",
-    "fb_exchange_token",
-    "client_secret",
-    "token",
-    "refresh_token",
-];
+pub const SECRET_PARAMS: [&str; 6] = ["access_token", "input_token", "fb_exchange_token", "client_secret", "token", "refresh_token"];
 
 /// A URL path and query fit for a log line: secret query parameters become `<redacted>` and a
 /// Telegram `/bot<token>/` path segment becomes `/bot<redacted>/`.
@@ -77,13 +70,7 @@ pub fn redact_path_and_query(url: &url::Url) -> String {
     }
     let pairs: Vec<String> = url
         .query_pairs()
-        .map(|(k, v)| {
-            if SECRET_PARAMS.contains(&k.as_ref()) {
-                format!("{k}=<redacted>")
-            } else {
-                format!("{k}={v}")
-            }
-        })
+        .map(|(k, v)| if SECRET_PARAMS.contains(&k.as_ref()) { format!("{k}=<redacted>") } else { format!("{k}={v}") })
         .collect();
     if pairs.is_empty() { path } else { format!("{path}?{}", pairs.join("&")) }
 }

@@ -60,9 +60,7 @@ pub enum SecretProblem {
 }
 
 fn value(data: &BTreeMap<String, ByteString>, key: &str) -> Option<String> {
-    data.get(key)
-        .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
-        .filter(|s| !s.is_empty())
+    data.get(key).map(|b| String::from_utf8_lossy(&b.0).trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// Parses an expiry written as RFC 3339 or integer unix seconds.
@@ -86,10 +84,7 @@ fn telegram_token_ok(token: &str) -> bool {
 }
 
 /// Reads the token Secret's data with the spec's key names (providers.md §2.2).
-pub fn parse_token_secret(
-    spec: &SocialConnectionSpec,
-    data: &BTreeMap<String, ByteString>,
-) -> Result<TokenSecret, SecretProblem> {
+pub fn parse_token_secret(spec: &SocialConnectionSpec, data: &BTreeMap<String, ByteString>) -> Result<TokenSecret, SecretProblem> {
     let name = spec.secret_ref.name.clone();
     let keys = spec.token_keys();
     let access = value(data, keys.access_token).ok_or_else(|| SecretProblem::KeyMissing {
@@ -109,28 +104,15 @@ pub fn parse_token_secret(
         return Err(invalid(keys.refresh_token, "the token contains whitespace"));
     }
     let expires_at = match value(data, keys.expires_at) {
-        Some(raw) => Some(parse_expiry(&raw).ok_or_else(|| {
-            invalid(keys.expires_at, "not an RFC 3339 time or unix seconds")
-        })?),
+        Some(raw) => Some(parse_expiry(&raw).ok_or_else(|| invalid(keys.expires_at, "not an RFC 3339 time or unix seconds"))?),
         None => None,
     };
-    let scopes = data
-        .get(keys.scope)
-        .map(|b| split_scopes(&String::from_utf8_lossy(&b.0)));
-    Ok(TokenSecret {
-        access_token: SecretString::new(access),
-        refresh_token: refresh.map(SecretString::new),
-        expires_at,
-        scopes,
-    })
+    let scopes = data.get(keys.scope).map(|b| split_scopes(&String::from_utf8_lossy(&b.0)));
+    Ok(TokenSecret { access_token: SecretString::new(access), refresh_token: refresh.map(SecretString::new), expires_at, scopes })
 }
 
 /// Reads the app Secret's data; keys the provider needs must be present (§2.2).
-pub fn parse_app_secret(
-    name: &str,
-    needs: AppKeys,
-    data: &BTreeMap<String, ByteString>,
-) -> Result<AppCredentials, SecretProblem> {
+pub fn parse_app_secret(name: &str, needs: AppKeys, data: &BTreeMap<String, ByteString>) -> Result<AppCredentials, SecretProblem> {
     let missing = |key: &str| SecretProblem::KeyMissing {
         name: name.to_string(),
         key: key.to_string(),
@@ -148,10 +130,7 @@ pub fn parse_app_secret(
             client_secret.as_ref().ok_or_else(|| missing("client_secret"))?;
         }
     }
-    Ok(AppCredentials {
-        client_id: client_id.unwrap_or_default(),
-        client_secret: client_secret.map(SecretString::new),
-    })
+    Ok(AppCredentials { client_id: client_id.unwrap_or_default(), client_secret: client_secret.map(SecretString::new) })
 }
 
 /// The first 16 hex digits of the token's SHA-256 (providers.md §2.7): recognises a changed
@@ -177,7 +156,8 @@ mod tests {
     fn token_secret_rules_follow_the_contract() {
         let fb = spec(ProviderKind::Facebook);
         let tg = spec(ProviderKind::Telegram);
-        let ok = parse_token_secret(&fb, &data(&[("access_token", "  EAA1 \n"), ("expires_at", "1893456000"), ("scope", "a, b c")])).unwrap();
+        let ok =
+            parse_token_secret(&fb, &data(&[("access_token", "  EAA1 \n"), ("expires_at", "1893456000"), ("scope", "a, b c")])).unwrap();
         assert_eq!(ok.access_token.expose(), "EAA1");
         assert_eq!(ok.expires_at, Some(Timestamp::from_second(1893456000).unwrap()));
         assert_eq!(ok.scopes, Some(vec!["a".into(), "b".into(), "c".into()]));

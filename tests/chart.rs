@@ -408,7 +408,12 @@ fn the_network_policy_is_off_by_default_and_allows_only_the_api_server_dns_and_h
     // Egress: exactly three rules, by port.
     let egress = get(np, &["spec", "egress"]).as_sequence().unwrap();
     let ports = |rule: &Value| -> BTreeSet<(String, i64)> {
-        get(rule, &["ports"]).as_sequence().unwrap().iter().map(|p| (str_at(p, &["protocol"]).to_string(), get(p, &["port"]).as_i64().unwrap())).collect()
+        get(rule, &["ports"])
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| (str_at(p, &["protocol"]).to_string(), get(p, &["port"]).as_i64().unwrap()))
+            .collect()
     };
     let rules: Vec<BTreeSet<(String, i64)>> = egress.iter().map(ports).collect();
     assert_eq!(
@@ -518,7 +523,10 @@ fn the_charts_crd_equals_the_generated_crd() {
     assert_eq!(committed, generated, "crds/ is stale: run `cargo run -q -- crd > crds/socialconnections.social.connections.dev.yaml`");
     assert_eq!(get(rendered, &["apiVersion"]), get(&committed, &["apiVersion"]));
     assert_eq!(get(rendered, &["metadata", "name"]), get(&committed, &["metadata", "name"]));
-    assert!(get(rendered, &["spec"]) == get(&committed, &["spec"]), "the chart's CRD spec differs from crds/: run charts/social-connection-operator/hack/sync-crd.sh");
+    assert!(
+        get(rendered, &["spec"]) == get(&committed, &["spec"]),
+        "the chart's CRD spec differs from crds/: run charts/social-connection-operator/hack/sync-crd.sh"
+    );
     assert_eq!(str_at(rendered, &["metadata", "annotations", "helm.sh/resource-policy"]), "keep");
     assert_eq!(str_at(rendered, &["metadata", "labels", "app.kubernetes.io/component"]), "crd");
     // Only labels and the annotation are added to the generated metadata.
@@ -585,7 +593,18 @@ fn notes_tell_a_person_what_to_do_next() {
     assert!(n.contains("argocd-health-check.lua"), "{n}");
     assert!(!n.contains("crds.enabled=false"), "{n}");
 
-    let n = notes(&["--set", "watchNamespaces={team-a,team-b}", "--set", "crds.enabled=false", "--set", "networkPolicy.enabled=true", "--set", "providerEndpoints.telegram=http://tg.internal:8081", "--set", "providerEndpoints.facebook=https://graph.internal"]);
+    let n = notes(&[
+        "--set",
+        "watchNamespaces={team-a,team-b}",
+        "--set",
+        "crds.enabled=false",
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "providerEndpoints.telegram=http://tg.internal:8081",
+        "--set",
+        "providerEndpoints.facebook=https://graph.internal",
+    ]);
     assert!(n.contains("team-a, team-b"), "{n}");
     assert!(n.contains("crds.enabled=false"), "the person must hear that the CRD is theirs to install: {n}");
     assert!(n.contains("providerEndpoints.telegram"), "an endpoint the NetworkPolicy blocks must be named: {n}");
@@ -659,7 +678,9 @@ fn argo_health_is_progressing_before_the_first_check() {
     let (s, m) = argo_health(&connection(1, false, None));
     assert_eq!(s, "Progressing");
     assert!(m.contains("first check"), "{m}");
-    let pending = ["Ready", "Valid", "Revoked", "RoleLost", "ScopesMissing", "ExpiringSoon"].map(|t| cond(t, "Unknown", "Pending", "not checked yet")).to_vec();
+    let pending = ["Ready", "Valid", "Revoked", "RoleLost", "ScopesMissing", "ExpiringSoon"]
+        .map(|t| cond(t, "Unknown", "Pending", "not checked yet"))
+        .to_vec();
     let (s, _) = argo_health(&connection(1, false, Some(status(1, pending))));
     assert_eq!(s, "Progressing");
 }
@@ -700,7 +721,10 @@ fn argo_health_is_degraded_when_revoked_and_links_the_reconnect_page() {
 fn argo_health_is_degraded_when_the_role_is_lost() {
     let conditions = with(
         passing(),
-        vec![cond("Ready", "False", "RoleRemoved", "role removed"), cond("RoleLost", "True", "RoleRemoved", "the user no longer manages the Page")],
+        vec![
+            cond("Ready", "False", "RoleRemoved", "role removed"),
+            cond("RoleLost", "True", "RoleRemoved", "the user no longer manages the Page"),
+        ],
     );
     let (s, m) = argo_health(&connection(1, false, Some(status(1, conditions))));
     assert_eq!(s, "Degraded");
@@ -801,7 +825,9 @@ fn every_provider_has_a_commented_example_the_fakes_can_answer() {
         let token_secret = secrets.get(conn.spec.secret_ref.name.as_str()).unwrap_or_else(|| panic!("{file}: the token Secret is missing"));
         let token = str_at(token_secret, &["stringData", "access_token"]);
         let token = if provider == ProviderKind::Telegram {
-            token.strip_prefix(&format!("{}:", fake_providers::TELEGRAM_BOT_ID)).unwrap_or_else(|| panic!("{file}: a Telegram token starts with the bot id"))
+            token
+                .strip_prefix(&format!("{}:", fake_providers::TELEGRAM_BOT_ID))
+                .unwrap_or_else(|| panic!("{file}: a Telegram token starts with the bot id"))
         } else {
             token
         };

@@ -31,17 +31,13 @@ impl GoDuration {
         let mut rest = input;
         let mut total_nanos: f64 = 0.0;
         while !rest.is_empty() {
-            let num_len = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or_else(|| err("missing unit"))?;
+            let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| err("missing unit"))?;
             if num_len == 0 {
                 return Err(err("expected a number"));
             }
             let value: f64 = rest[..num_len].parse().map_err(|_| err("bad number"))?;
             rest = &rest[num_len..];
-            let unit_len = rest
-                .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(rest.len());
+            let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
             let nanos_per_unit = match &rest[..unit_len] {
                 "ns" => 1.0,
                 "us" | "µs" => 1e3,
@@ -67,15 +63,7 @@ mod tests {
 
     #[test]
     fn go_durations_parse_like_go() {
-        let cases = [
-            ("30s", 30),
-            ("1h", 3600),
-            ("168h", 168 * 3600),
-            ("1h30m", 5400),
-            ("1.5h", 5400),
-            ("90m", 5400),
-            ("1500ms", 1),
-        ];
+        let cases = [("30s", 30), ("1h", 3600), ("168h", 168 * 3600), ("1h30m", 5400), ("1.5h", 5400), ("90m", 5400), ("1500ms", 1)];
         for (input, secs) in cases {
             assert_eq!(GoDuration::parse(input).unwrap().0.as_secs(), secs, "{input}");
         }

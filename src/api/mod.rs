@@ -9,8 +9,7 @@ mod status;
 
 pub use duration::{GoDuration, ParseDurationError};
 pub use spec::{
-    AccountRef, AppSecretRef, ProviderKind, RequiredRole, SecretKeys, SecretRef, SocialConnection,
-    SocialConnectionSpec, CHECK_REQUESTED_ANNOTATION, DEFAULT_CHECK_INTERVAL,
-    DEFAULT_EXPIRY_WARNING, MIN_CHECK_INTERVAL,
+    AccountRef, AppSecretRef, CHECK_REQUESTED_ANNOTATION, DEFAULT_CHECK_INTERVAL, DEFAULT_EXPIRY_WARNING, MIN_CHECK_INTERVAL, ProviderKind,
+    RequiredRole, SecretKeys, SecretRef, SocialConnection, SocialConnectionSpec,
 };
 pub use status::SocialConnectionStatus;

@@ -36,12 +36,29 @@ pub const MIN_CHECK_INTERVAL: Duration = Duration::from_secs(30);
     status = "SocialConnectionStatus",
     printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider", description = "The social network"),
     printcolumn(name = "Account", type_ = "string", json_path = ".spec.account.id", description = "The account this connection manages"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether the connection works"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether the connection works"
+    ),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.notReadyReason", description = "Why the connection is not ready"),
     printcolumn(name = "Expires", type_ = "string", json_path = ".status.expiresAt", description = "When the access token expires"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    printcolumn(name = "Last Check", type_ = "date", json_path = ".status.lastCheckTime", priority = 1, description = "When the provider was last asked"),
-    printcolumn(name = "Next Check", type_ = "string", json_path = ".status.nextCheckTime", priority = 1, description = "When the provider will be asked next")
+    printcolumn(
+        name = "Last Check",
+        type_ = "date",
+        json_path = ".status.lastCheckTime",
+        priority = 1,
+        description = "When the provider was last asked"
+    ),
+    printcolumn(
+        name = "Next Check",
+        type_ = "string",
+        json_path = ".status.nextCheckTime",
+        priority = 1,
+        description = "When the provider will be asked next"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SocialConnectionSpec {
@@ -280,10 +297,7 @@ impl SocialConnectionSpec {
     /// The effective expiry warning window (the default when unset or unparsable; the CRD
     /// schema refuses unparsable values, so that only happens with schema validation off).
     pub fn expiry_warning(&self) -> Duration {
-        self.expiry_warning
-            .as_deref()
-            .and_then(|s| GoDuration::parse(s).ok())
-            .map_or(DEFAULT_EXPIRY_WARNING, |d| d.0)
+        self.expiry_warning.as_deref().and_then(|s| GoDuration::parse(s).ok()).map_or(DEFAULT_EXPIRY_WARNING, |d| d.0)
     }
 
     /// The effective check interval, never below the minimum.

@@ -36,11 +36,7 @@ pub fn consent_url(profile: &ProviderProfile, p: &ConsentParams<'_>) -> Option<S
     if template.is_empty() {
         return None;
     }
-    let scopes: Vec<String> = if p.scopes.is_empty() {
-        p.default_scopes.iter().map(|s| s.to_string()).collect()
-    } else {
-        p.scopes.clone()
-    };
+    let scopes: Vec<String> = if p.scopes.is_empty() { p.default_scopes.iter().map(|s| s.to_string()).collect() } else { p.scopes.clone() };
     let mut url = template.to_string();
     let fills: [(&str, Option<String>); 5] = [
         ("{client_id}", p.client_id.filter(|s| !s.is_empty()).map(enc)),
@@ -92,15 +88,23 @@ mod tests {
     #[test]
     fn placeholders_are_filled_and_encoded() {
         let p = profile("https://x.test/auth?client_id={client_id}&redirect_uri={redirect_uri}&state={state}&scope={scopes}", " ");
-        let url = consent_url(&p, &ConsentParams {
-            client_id: Some("cid"),
-            redirect_uri: Some("https://app.test/cb"),
-            state: "ns/conn",
-            scopes: vec!["openid".into(), "w_member_social".into()],
-            default_scopes: &[],
-            graph_version: "v24.0",
-        });
-        assert_eq!(url.as_deref(), Some("https://x.test/auth?client_id=cid&redirect_uri=https%3A%2F%2Fapp.test%2Fcb&state=ns%2Fconn&scope=openid%20w_member_social"));
+        let url = consent_url(
+            &p,
+            &ConsentParams {
+                client_id: Some("cid"),
+                redirect_uri: Some("https://app.test/cb"),
+                state: "ns/conn",
+                scopes: vec!["openid".into(), "w_member_social".into()],
+                default_scopes: &[],
+                graph_version: "v24.0",
+            },
+        );
+        assert_eq!(
+            url.as_deref(),
+            Some(
+                "https://x.test/auth?client_id=cid&redirect_uri=https%3A%2F%2Fapp.test%2Fcb&state=ns%2Fconn&scope=openid%20w_member_social"
+            )
+        );
     }
 
     #[test]
@@ -113,7 +117,10 @@ mod tests {
 
     #[test]
     fn fixed_urls_need_no_values_and_defaults_fill_empty_scopes() {
-        assert_eq!(consent_url(&profile("https://t.me/BotFather", ","), &ConsentParams::default()).as_deref(), Some("https://t.me/BotFather"));
+        assert_eq!(
+            consent_url(&profile("https://t.me/BotFather", ","), &ConsentParams::default()).as_deref(),
+            Some("https://t.me/BotFather")
+        );
         let p = profile("https://f.test/{ver}/dialog?scope={scopes}", ",");
         let url = consent_url(&p, &ConsentParams { default_scopes: &["a", "b"], graph_version: "v24.0", ..Default::default() });
         assert_eq!(url.as_deref(), Some("https://f.test/v24.0/dialog?scope=a%2Cb"));

@@ -12,9 +12,7 @@ use super::consent::{ConsentParams, consent_url, union_scopes};
 use super::events::Notice;
 use super::schedule;
 use crate::api::{ProviderKind, SocialConnectionSpec, SocialConnectionStatus};
-use crate::conditions::{
-    CondStatus, ConditionType, ExpiryReason, RevokedReason, RoleReason, ScopesReason, ValidReason, condition, find,
-};
+use crate::conditions::{CondStatus, ConditionType, ExpiryReason, RevokedReason, RoleReason, ScopesReason, ValidReason, condition, find};
 use crate::providers::{CheckReport, ExpiryFact, ProviderProfile, TokenVerdict, TransientKind};
 use crate::secrets::SecretProblem;
 
@@ -114,13 +112,42 @@ fn previous_cond(prev: &[Condition], t: ConditionType) -> Cond {
 /// Maps a stored reason string back to its static name (unknown strings become `Pending`).
 fn intern_reason(s: &str) -> &'static str {
     const ALL: &[&str] = &[
-        "TokenValid", "Expired", "Revoked", "SecretNotFound", "SecretKeyMissing", "InvalidSecret", "Pending",
-        "ProviderUnavailable", "RateLimited", "PasswordChanged", "AppDeauthorized", "AccountCheckpointed",
-        "AccountUnconfirmed", "TokenInvalidated", "AccountSuspended", "NotRevoked", "RoleRemoved",
-        "InsufficientRole", "AccountNotFound", "AccountMismatch", "NotProfessionalAccount", "RoleConfirmed",
-        "IdentityConfirmed", "NoRoleRequired", "RoleNotVerifiable", "ScopesNotGranted", "ScopesGranted",
-        "NoScopesRequired", "ScopesUnverifiable", "AccessTokenExpiring", "RefreshTokenExpiring",
-        "DataAccessExpiring", "NotExpiring", "NoExpiry", "ExpiryUnknown", "AllChecksPassed",
+        "TokenValid",
+        "Expired",
+        "Revoked",
+        "SecretNotFound",
+        "SecretKeyMissing",
+        "InvalidSecret",
+        "Pending",
+        "ProviderUnavailable",
+        "RateLimited",
+        "PasswordChanged",
+        "AppDeauthorized",
+        "AccountCheckpointed",
+        "AccountUnconfirmed",
+        "TokenInvalidated",
+        "AccountSuspended",
+        "NotRevoked",
+        "RoleRemoved",
+        "InsufficientRole",
+        "AccountNotFound",
+        "AccountMismatch",
+        "NotProfessionalAccount",
+        "RoleConfirmed",
+        "IdentityConfirmed",
+        "NoRoleRequired",
+        "RoleNotVerifiable",
+        "ScopesNotGranted",
+        "ScopesGranted",
+        "NoScopesRequired",
+        "ScopesUnverifiable",
+        "AccessTokenExpiring",
+        "RefreshTokenExpiring",
+        "DataAccessExpiring",
+        "NotExpiring",
+        "NoExpiry",
+        "ExpiryUnknown",
+        "AllChecksPassed",
     ];
     ALL.iter().find(|r| **r == s).copied().unwrap_or("Pending")
 }
@@ -272,7 +299,8 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                 } else if spec.required_role.is_none() {
                     role = Cond::new(CondStatus::False, RoleReason::NoRoleRequired.as_str(), "spec.requiredRole is not set");
                 }
-                let (c, granted, missing) = decide_scopes(spec, input.profile, report, secret_scopes.as_ref(), input.previous, interruption.is_some());
+                let (c, granted, missing) =
+                    decide_scopes(spec, input.profile, report, secret_scopes.as_ref(), input.previous, interruption.is_some());
                 if let Some(c) = c {
                     scopes = c;
                 }
@@ -356,10 +384,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
         || (valid.status == CondStatus::False && valid.reason == ValidReason::Expired.as_str())
         || role.status == CondStatus::True
         || scopes.status == CondStatus::True;
-    if ready.status == CondStatus::False
-        && reauth_cause
-        && (prev_ready.status != CondStatus::False || prev_ready.reason != ready.reason)
-    {
+    if ready.status == CondStatus::False && reauth_cause && (prev_ready.status != CondStatus::False || prev_ready.reason != ready.reason) {
         notices.push(Notice::ReauthorizationRequired {
             reason: ready.reason,
             cause: ready.message.clone(),
@@ -391,11 +416,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
         next_check = schedule::add(now, Duration::from_secs(1));
     }
     status.next_check_time = if secret_problem { None } else { Some(Time(next_check)) };
-    Decision {
-        requeue_after: schedule::duration_between(now, next_check).max(Duration::from_secs(1)),
-        status,
-        notices,
-    }
+    Decision { requeue_after: schedule::duration_between(now, next_check).max(Duration::from_secs(1)), status, notices }
 }
 
 /// Resolves "→ refresh" and "expiry fallback" verdicts (§1) for a cycle without refresh.
@@ -436,7 +457,11 @@ fn decide_scopes(
     }
     let _ = profile;
     if spec.required_scopes.is_empty() {
-        return (Some(Cond::new(CondStatus::False, ScopesReason::NoScopesRequired.as_str(), "spec.requiredScopes is empty")), granted, vec![]);
+        return (
+            Some(Cond::new(CondStatus::False, ScopesReason::NoScopesRequired.as_str(), "spec.requiredScopes is empty")),
+            granted,
+            vec![],
+        );
     }
     let Some(g) = granted.clone() else {
         if interrupted {
@@ -463,13 +488,7 @@ fn decide_scopes(
 
 /// ExpiringSoon (§2.4). No refresh path exists yet, so an access token inside the window will
 /// not be extended automatically.
-fn decide_expiry(
-    now: Timestamp,
-    warning: Duration,
-    expires_at: Option<Timestamp>,
-    never: bool,
-    data_access: Option<Timestamp>,
-) -> Cond {
+fn decide_expiry(now: Timestamp, warning: Duration, expires_at: Option<Timestamp>, never: bool, data_access: Option<Timestamp>) -> Cond {
     let window_end = schedule::add(now, warning);
     if let Some(e) = expires_at
         && e <= window_end
@@ -492,7 +511,11 @@ fn decide_expiry(
     match expires_at {
         Some(e) => Cond::new(CondStatus::False, ExpiryReason::NotExpiring.as_str(), format!("the access token expires at {}", fmt_time(e))),
         None if never => Cond::new(CondStatus::False, ExpiryReason::NoExpiry.as_str(), "the token does not expire"),
-        None => Cond::new(CondStatus::False, ExpiryReason::ExpiryUnknown.as_str(), "the provider and the Secret do not say when the token expires"),
+        None => Cond::new(
+            CondStatus::False,
+            ExpiryReason::ExpiryUnknown.as_str(),
+            "the provider and the Secret do not say when the token expires",
+        ),
     }
 }
 
@@ -581,16 +604,65 @@ mod tests {
         let revoked = TokenVerdict::Revoked { reason: RevokedReason::PasswordChanged, message: "m".into() };
         let cases: Vec<(TokenVerdict, Option<Timestamp>, bool, (&str, &str), (&str, &str), (&str, &str))> = vec![
             (revoked, None, false, ("False", "Revoked"), ("True", "PasswordChanged"), ("False", "PasswordChanged")),
-            (TokenVerdict::Expired { message: "m".into() }, None, false, ("False", "Expired"), ("False", "NotRevoked"), ("False", "Expired")),
-            (TokenVerdict::InvalidSecret { message: "m".into() }, None, false, ("False", "InvalidSecret"), ("Unknown", "Pending"), ("False", "InvalidSecret")),
+            (
+                TokenVerdict::Expired { message: "m".into() },
+                None,
+                false,
+                ("False", "Expired"),
+                ("False", "NotRevoked"),
+                ("False", "Expired"),
+            ),
+            (
+                TokenVerdict::InvalidSecret { message: "m".into() },
+                None,
+                false,
+                ("False", "InvalidSecret"),
+                ("Unknown", "Pending"),
+                ("False", "InvalidSecret"),
+            ),
             // Expiry fallback: known and passed -> Expired; known and ahead -> TokenInvalidated.
-            (TokenVerdict::ExpiryFallback { message: "m".into() }, Some(t("2026-05-01T00:00:00Z")), false, ("False", "Expired"), ("False", "NotRevoked"), ("False", "Expired")),
-            (TokenVerdict::ExpiryFallback { message: "m".into() }, Some(t("2026-07-01T00:00:00Z")), false, ("False", "Revoked"), ("True", "TokenInvalidated"), ("False", "TokenInvalidated")),
+            (
+                TokenVerdict::ExpiryFallback { message: "m".into() },
+                Some(t("2026-05-01T00:00:00Z")),
+                false,
+                ("False", "Expired"),
+                ("False", "NotRevoked"),
+                ("False", "Expired"),
+            ),
+            (
+                TokenVerdict::ExpiryFallback { message: "m".into() },
+                Some(t("2026-07-01T00:00:00Z")),
+                false,
+                ("False", "Revoked"),
+                ("True", "TokenInvalidated"),
+                ("False", "TokenInvalidated"),
+            ),
             // Unknown expiry: long-lived tokens are invalidated, short-lived ones expired.
-            (TokenVerdict::ExpiryFallback { message: "m".into() }, None, false, ("False", "Revoked"), ("True", "TokenInvalidated"), ("False", "TokenInvalidated")),
-            (TokenVerdict::ExpiryFallback { message: "m".into() }, None, true, ("False", "Expired"), ("False", "NotRevoked"), ("False", "Expired")),
+            (
+                TokenVerdict::ExpiryFallback { message: "m".into() },
+                None,
+                false,
+                ("False", "Revoked"),
+                ("True", "TokenInvalidated"),
+                ("False", "TokenInvalidated"),
+            ),
+            (
+                TokenVerdict::ExpiryFallback { message: "m".into() },
+                None,
+                true,
+                ("False", "Expired"),
+                ("False", "NotRevoked"),
+                ("False", "Expired"),
+            ),
             // Without refresh, a "-> refresh" row takes its fallback.
-            (TokenVerdict::RefreshThen(Box::new(TokenVerdict::Expired { message: "m".into() })), None, false, ("False", "Expired"), ("False", "NotRevoked"), ("False", "Expired")),
+            (
+                TokenVerdict::RefreshThen(Box::new(TokenVerdict::Expired { message: "m".into() })),
+                None,
+                false,
+                ("False", "Expired"),
+                ("False", "NotRevoked"),
+                ("False", "Expired"),
+            ),
         ];
         for (verdict, secret_exp, short, valid, revoked, ready) in cases {
             let mut c = case(Findings::Checked {
@@ -611,15 +683,32 @@ mod tests {
 
     #[test]
     fn revoked_tokens_ask_for_reauthorization_with_a_url() {
-        let d = run(&case(checked(CheckReport::verdict(TokenVerdict::Revoked { reason: RevokedReason::AppDeauthorized, message: "app removed".into() }))));
+        let d = run(&case(checked(CheckReport::verdict(TokenVerdict::Revoked {
+            reason: RevokedReason::AppDeauthorized,
+            message: "app removed".into(),
+        }))));
         let url = d.status.reauthorization_url.clone().unwrap();
-        assert!(url.starts_with("https://www.facebook.com/v24.0/dialog/oauth?client_id=cid&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=ns%2Fconn"), "{url}");
-        assert!(matches!(&d.notices[..], [Notice::ReauthorizationRequired { reason: "AppDeauthorized", url: Some(_), .. }]), "{:?}", d.notices);
+        assert!(
+            url.starts_with(
+                "https://www.facebook.com/v24.0/dialog/oauth?client_id=cid&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=ns%2Fconn"
+            ),
+            "{url}"
+        );
+        assert!(
+            matches!(&d.notices[..], [Notice::ReauthorizationRequired { reason: "AppDeauthorized", url: Some(_), .. }]),
+            "{:?}",
+            d.notices
+        );
     }
 
     #[test]
     fn a_known_expiry_in_the_past_is_expired_even_when_the_provider_says_valid() {
-        let c = case(Findings::Checked { report: Box::new(valid_report()), secret_expires_at: Some(t("2026-05-31T00:00:00Z")), secret_scopes: None, fingerprint: "f".into() });
+        let c = case(Findings::Checked {
+            report: Box::new(valid_report()),
+            secret_expires_at: Some(t("2026-05-31T00:00:00Z")),
+            secret_scopes: None,
+            fingerprint: "f".into(),
+        });
         let d = run(&c);
         assert_eq!(cond(&d, ConditionType::Valid), ("False", "Expired"));
     }
@@ -678,7 +767,10 @@ mod tests {
 
     #[test]
     fn transient_answers_never_revoke_a_revoked_or_valid_token_and_wait_as_told() {
-        let prev = previous_after(checked(CheckReport::verdict(TokenVerdict::Revoked { reason: RevokedReason::TokenInvalidated, message: "m".into() })));
+        let prev = previous_after(checked(CheckReport::verdict(TokenVerdict::Revoked {
+            reason: RevokedReason::TokenInvalidated,
+            message: "m".into(),
+        })));
         let mut c = case(checked(CheckReport::interrupted(Interruption::rate_limited("BUC", Some(Duration::from_secs(300))))));
         c.previous = prev;
         let d = run(&c);
@@ -691,7 +783,8 @@ mod tests {
     fn backoff_applies_without_a_provider_delay_and_young_token_waits_do_not_count() {
         let d = run(&case(checked(CheckReport::interrupted(Interruption::unavailable("503")))));
         assert_eq!(d.requeue_after, Duration::from_secs(5));
-        let young = Interruption { counts_as_failure: false, retry_after: Some(Duration::from_secs(30)), ..Interruption::unavailable("young") };
+        let young =
+            Interruption { counts_as_failure: false, retry_after: Some(Duration::from_secs(30)), ..Interruption::unavailable("young") };
         let d = run(&case(checked(CheckReport::interrupted(young))));
         assert_eq!(d.requeue_after, Duration::from_secs(30));
         assert_eq!(d.status.consecutive_failures, Some(0));
@@ -704,10 +797,25 @@ mod tests {
             (vec![], None, ("False", "NoRoleRequired"), ("True", "AllChecksPassed")),
             (vec![f(RoleReason::IdentityConfirmed)], None, ("False", "IdentityConfirmed"), ("True", "AllChecksPassed")),
             (vec![f(RoleReason::RoleConfirmed)], Some(RequiredRole::Admin), ("False", "RoleConfirmed"), ("True", "AllChecksPassed")),
-            (vec![f(RoleReason::RoleNotVerifiable)], Some(RequiredRole::Admin), ("False", "RoleNotVerifiable"), ("True", "AllChecksPassed")),
+            (
+                vec![f(RoleReason::RoleNotVerifiable)],
+                Some(RequiredRole::Admin),
+                ("False", "RoleNotVerifiable"),
+                ("True", "AllChecksPassed"),
+            ),
             (vec![f(RoleReason::InsufficientRole)], Some(RequiredRole::Admin), ("True", "InsufficientRole"), ("False", "InsufficientRole")),
-            (vec![f(RoleReason::RoleRemoved), f(RoleReason::AccountMismatch)], None, ("True", "AccountMismatch"), ("False", "AccountMismatch")),
-            (vec![f(RoleReason::NotProfessionalAccount), f(RoleReason::AccountNotFound)], None, ("True", "AccountNotFound"), ("False", "AccountNotFound")),
+            (
+                vec![f(RoleReason::RoleRemoved), f(RoleReason::AccountMismatch)],
+                None,
+                ("True", "AccountMismatch"),
+                ("False", "AccountMismatch"),
+            ),
+            (
+                vec![f(RoleReason::NotProfessionalAccount), f(RoleReason::AccountNotFound)],
+                None,
+                ("True", "AccountNotFound"),
+                ("False", "AccountNotFound"),
+            ),
         ];
         for (findings, required, role, ready) in cases {
             let mut c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), role: findings.clone(), ..Default::default() }));
@@ -720,7 +828,11 @@ mod tests {
 
     #[test]
     fn role_and_scopes_keep_their_values_while_the_token_is_not_valid() {
-        let mut c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), role: vec![RoleFinding { reason: RoleReason::RoleRemoved, message: "m".into() }], ..Default::default() }));
+        let mut c = case(checked(CheckReport {
+            token: Some(TokenVerdict::Valid),
+            role: vec![RoleFinding { reason: RoleReason::RoleRemoved, message: "m".into() }],
+            ..Default::default()
+        }));
         let prev = run(&c).status;
         c = case(checked(CheckReport::verdict(TokenVerdict::Expired { message: "m".into() })));
         c.previous = prev;
@@ -739,11 +851,22 @@ mod tests {
             (None, s(&["a", "b"]), vec![], ("False", "ScopesGranted"), vec![]),
             (None, s(&["A", "b"]), vec![], ("True", "ScopesNotGranted"), vec!["a"]),
             (None, None, vec![], ("Unknown", "ScopesUnverifiable"), vec![]),
-            (s(&["a", "b"]), None, vec![ScopeDenial { scope: "pages_read_engagement".into(), message: "(#10)".into() }], ("True", "ScopesNotGranted"), vec!["pages_read_engagement"]),
+            (
+                s(&["a", "b"]),
+                None,
+                vec![ScopeDenial { scope: "pages_read_engagement".into(), message: "(#10)".into() }],
+                ("True", "ScopesNotGranted"),
+                vec!["pages_read_engagement"],
+            ),
         ];
         for (provider, secret, denials, expected, missing) in cases {
             let mut c = case(Findings::Checked {
-                report: Box::new(CheckReport { token: Some(TokenVerdict::Valid), granted_scopes: provider.clone(), scope_denials: denials, ..Default::default() }),
+                report: Box::new(CheckReport {
+                    token: Some(TokenVerdict::Valid),
+                    granted_scopes: provider.clone(),
+                    scope_denials: denials,
+                    ..Default::default()
+                }),
                 secret_expires_at: None,
                 secret_scopes: secret.clone(),
                 fingerprint: "f".into(),
@@ -761,7 +884,11 @@ mod tests {
 
     #[test]
     fn expiry_inside_the_window_warns_once_and_does_not_block_ready() {
-        let mut c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), expiry: ExpiryFact::At(t("2026-06-04T00:00:00Z")), ..Default::default() }));
+        let mut c = case(checked(CheckReport {
+            token: Some(TokenVerdict::Valid),
+            expiry: ExpiryFact::At(t("2026-06-04T00:00:00Z")),
+            ..Default::default()
+        }));
         let d = run(&c);
         assert_eq!(cond(&d, ConditionType::ExpiringSoon), ("True", "AccessTokenExpiring"));
         assert_eq!(cond(&d, ConditionType::Ready), ("True", "AllChecksPassed"));
@@ -772,12 +899,21 @@ mod tests {
         let again = run(&c);
         assert!(again.notices.is_empty());
         // Outside a shorter window: NotExpiring; "never": NoExpiry; data access: DataAccessExpiring.
-        c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), expiry: ExpiryFact::At(t("2026-06-04T00:00:00Z")), ..Default::default() }));
+        c = case(checked(CheckReport {
+            token: Some(TokenVerdict::Valid),
+            expiry: ExpiryFact::At(t("2026-06-04T00:00:00Z")),
+            ..Default::default()
+        }));
         c.spec.expiry_warning = Some("48h".into());
         assert_eq!(cond(&run(&c), ConditionType::ExpiringSoon), ("False", "NotExpiring"));
         c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), expiry: ExpiryFact::Never, ..Default::default() }));
         assert_eq!(cond(&run(&c), ConditionType::ExpiringSoon), ("False", "NoExpiry"));
-        c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), expiry: ExpiryFact::Never, data_access_expires_at: Some(t("2026-06-02T00:00:00Z")), ..Default::default() }));
+        c = case(checked(CheckReport {
+            token: Some(TokenVerdict::Valid),
+            expiry: ExpiryFact::Never,
+            data_access_expires_at: Some(t("2026-06-02T00:00:00Z")),
+            ..Default::default()
+        }));
         assert_eq!(cond(&run(&c), ConditionType::ExpiringSoon), ("True", "DataAccessExpiring"));
     }
 

@@ -73,7 +73,9 @@ impl Notice {
             Notice::ReauthorizationRequired { reason, cause, url } => {
                 let what = match *reason {
                     "AccountMismatch" => "reconnect with the account named in spec.account.id, or correct spec.account.id",
-                    "RoleRemoved" | "InsufficientRole" => "give the connecting user the required role on the account again, or reconnect with a user who has it",
+                    "RoleRemoved" | "InsufficientRole" => {
+                        "give the connecting user the required role on the account again, or reconnect with a user who has it"
+                    }
                     "AccountNotFound" => "check spec.account.id and that the account still exists",
                     "NotProfessionalAccount" => "switch the Instagram account to a Business or Creator account, then reconnect",
                     "ScopesNotGranted" => "reconnect and grant the missing permissions",

@@ -47,9 +47,7 @@ pub fn connections_using_secret(store: &Store<SocialConnection>, secret: &Partia
         .state()
         .iter()
         .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|c| {
-            c.spec.secret_ref.name == name || c.spec.app_secret_ref.as_ref().is_some_and(|a| a.name == name)
-        })
+        .filter(|c| c.spec.secret_ref.name == name || c.spec.app_secret_ref.as_ref().is_some_and(|a| a.name == name))
         .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect();
     tracing::debug!(namespace = %ns, secret = %name, connections = refs.len(), "secret changed");
@@ -72,11 +70,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         throttles: throttle::AppThrottles::default(),
     });
 
-    let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
-        vec![None]
-    } else {
-        args.namespaces.iter().map(|n| Some(n.clone())).collect()
-    };
+    let scopes: Vec<Option<String>> =
+        if args.namespaces.is_empty() { vec![None] } else { args.namespaces.iter().map(|n| Some(n.clone())).collect() };
     let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let health = tokio::spawn(health::serve(args.health_addr, ready.clone(), scopes.len()));
 
@@ -130,21 +125,19 @@ mod health {
     use axum::{Router, http::StatusCode, routing::get};
 
     pub async fn serve(addr: SocketAddr, ready: Arc<AtomicUsize>, needed: usize) {
-        let app = Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route(
-                "/readyz",
-                get(move || {
-                    let ready = ready.clone();
-                    async move {
-                        if ready.load(Ordering::SeqCst) >= needed {
-                            (StatusCode::OK, "ready")
-                        } else {
-                            (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
-                        }
+        let app = Router::new().route("/healthz", get(|| async { "ok" })).route(
+            "/readyz",
+            get(move || {
+                let ready = ready.clone();
+                async move {
+                    if ready.load(Ordering::SeqCst) >= needed {
+                        (StatusCode::OK, "ready")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
                     }
-                }),
-            );
+                }
+            }),
+        );
         match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => {
                 if let Err(e) = axum::serve(l, app).await {

@@ -105,11 +105,8 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
                 || prev.next_check_time.as_ref().is_none_or(|t| t.0 <= now)
                 || prev_valid_reason.is_some_and(|r| SECRET_REASONS.contains(&r));
             if !due {
-                let wait = prev
-                    .next_check_time
-                    .as_ref()
-                    .map(|t| super::schedule::duration_between(now, t.0))
-                    .unwrap_or(spec.check_interval());
+                let wait =
+                    prev.next_check_time.as_ref().map(|t| super::schedule::duration_between(now, t.0)).unwrap_or(spec.check_interval());
                 return Ok(Action::requeue(wait.max(Duration::from_secs(1))));
             }
             // An app-wide throttle (Graph 4, 341) holds every connection of the app: calling

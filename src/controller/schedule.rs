@@ -30,13 +30,7 @@ pub fn provider_delay(delay: Duration, unit: f64) -> Duration {
 /// The next due time after a definite check: the earliest future one of `last_check +
 /// interval`, `expires_at − warning` and `expires_at`, plus a little jitter (up to 2 %, at most
 /// a minute) so that connections created together do not call their provider together.
-pub fn next_check(
-    now: Timestamp,
-    interval: Duration,
-    expires_at: Option<Timestamp>,
-    warning: Duration,
-    unit: f64,
-) -> Timestamp {
+pub fn next_check(now: Timestamp, interval: Duration, expires_at: Option<Timestamp>, warning: Duration, unit: f64) -> Timestamp {
     let mut candidates = vec![add(now, interval)];
     if let Some(exp) = expires_at {
         candidates.push(sub(exp, warning));
@@ -73,7 +67,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_from_ten_seconds_and_caps_at_an_hour() {
-        let cases = [(1, 0.0, 5), (1, 0.999, 9), (2, 0.0, 10), (3, 0.0, 20), (4, 0.5, 60), (9, 0.0, 1280), (10, 0.0, 1800), (30, 0.0, 1800)];
+        let cases =
+            [(1, 0.0, 5), (1, 0.999, 9), (2, 0.0, 10), (3, 0.0, 20), (4, 0.5, 60), (9, 0.0, 1280), (10, 0.0, 1800), (30, 0.0, 1800)];
         for (n, unit, secs) in cases {
             assert_eq!(backoff(n, unit).as_secs(), secs, "n={n} unit={unit}");
         }

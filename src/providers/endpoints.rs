@@ -44,20 +44,15 @@ pub struct Endpoints {
     overrides: BTreeMap<ProviderKind, EndpointBase>,
 }
 
-fn parse_pairs<'a>(
-    items: impl IntoIterator<Item = &'a str>,
-) -> Result<BTreeMap<ProviderKind, EndpointBase>, EndpointError> {
+fn parse_pairs<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<BTreeMap<ProviderKind, EndpointBase>, EndpointError> {
     let mut out = BTreeMap::new();
     for item in items {
         let item = item.trim();
         if item.is_empty() {
             continue;
         }
-        let (name, url) = item
-            .split_once('=')
-            .ok_or_else(|| EndpointError::Malformed(item.to_string()))?;
-        let provider = ProviderKind::from_name(name.trim())
-            .ok_or_else(|| EndpointError::UnknownProvider(name.trim().to_string()))?;
+        let (name, url) = item.split_once('=').ok_or_else(|| EndpointError::Malformed(item.to_string()))?;
+        let provider = ProviderKind::from_name(name.trim()).ok_or_else(|| EndpointError::UnknownProvider(name.trim().to_string()))?;
         let base = parse_base(provider, url.trim())?;
         if out.insert(provider, base).is_some() {
             return Err(EndpointError::Repeated(provider));
@@ -117,11 +112,8 @@ mod tests {
 
     #[test]
     fn flags_win_over_env_and_paths_are_kept() {
-        let e = Endpoints::from_sources(
-            &["x=http://127.0.0.1:9000/".to_string()],
-            Some("x=http://127.0.0.1:1,telegram=https://tg.local"),
-        )
-        .unwrap();
+        let e = Endpoints::from_sources(&["x=http://127.0.0.1:9000/".to_string()], Some("x=http://127.0.0.1:1,telegram=https://tg.local"))
+            .unwrap();
         let mut u = Url::parse("https://api.x.com/2/users/me?a=b").unwrap();
         e.apply(ProviderKind::X, &mut u);
         assert_eq!(u.as_str(), "http://127.0.0.1:9000/2/users/me?a=b");

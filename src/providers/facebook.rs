@@ -148,7 +148,9 @@ mod tests {
     #[tokio::test]
     async fn fb_a_d1_rejected_app_token_is_invalid_secret() {
         let report = after_fb1(400, D1).await;
-        assert!(matches!(report.token, Some(TokenVerdict::InvalidSecret { ref message }) if message.contains("client credentials rejected")));
+        assert!(
+            matches!(report.token, Some(TokenVerdict::InvalidSecret { ref message }) if message.contains("client credentials rejected"))
+        );
         let report = after_fb1(400, r#"{"error":{"message":"Invalid appsecret","type":"OAuthException","code":100}}"#).await;
         assert!(matches!(report.token, Some(TokenVerdict::InvalidSecret { .. })), "{report:?}");
     }
@@ -213,7 +215,10 @@ mod tests {
     async fn fb_a_d5_invalid_token_without_passed_expiry_is_invalidated() {
         for expires in ["0", "1893456000"] {
             let report = after_fb1(200, &D5.replace("1600000000", expires)).await;
-            assert!(matches!(report.token, Some(TokenVerdict::Revoked { reason: RevokedReason::TokenInvalidated, .. })), "{expires}: {report:?}");
+            assert!(
+                matches!(report.token, Some(TokenVerdict::Revoked { reason: RevokedReason::TokenInvalidated, .. })),
+                "{expires}: {report:?}"
+            );
         }
     }
 
@@ -313,7 +318,8 @@ mod tests {
     #[tokio::test]
     async fn fb3_pages_on_with_the_after_cursor_until_the_page_appears() {
         let (server, http) = with_fb1(FB1_USER).await;
-        let first = r#"{"data":[{"id":"9","tasks":["MANAGE"]}],"paging":{"cursors":{"after":"QR"},"next":"https://elsewhere.example/next"}}"#;
+        let first =
+            r#"{"data":[{"id":"9","tasks":["MANAGE"]}],"paging":{"cursors":{"after":"QR"},"next":"https://elsewhere.example/next"}}"#;
         fb3().and(query_param_is_missing("after")).respond_with(answer(200, first)).expect(1).mount(&server).await;
         let second = r#"{"data":[{"id":"2002","tasks":["CREATE_CONTENT"]}],"paging":{"cursors":{"after":"QS"}}}"#;
         fb3().and(query_param("after", "QR")).respond_with(answer(200, second)).expect(1).mount(&server).await;
@@ -324,7 +330,8 @@ mod tests {
     #[tokio::test]
     async fn fb3_stops_after_ten_pages() {
         let (server, http) = with_fb1(FB1_USER).await;
-        let endless = r#"{"data":[{"id":"9","tasks":["MANAGE"]}],"paging":{"cursors":{"after":"QR"},"next":"https://elsewhere.example/next"}}"#;
+        let endless =
+            r#"{"data":[{"id":"9","tasks":["MANAGE"]}],"paging":{"cursors":{"after":"QR"},"next":"https://elsewhere.example/next"}}"#;
         fb3().respond_with(answer(200, endless)).expect(10).mount(&server).await;
         let report = check(&http, &Case::new(PAGE).with_app().with_role(RequiredRole::Editor)).await;
         assert_eq!(reasons(&report), vec![RoleReason::RoleNotVerifiable]);

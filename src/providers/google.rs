@@ -10,8 +10,8 @@ use url::Url;
 
 use super::http::Answer;
 use super::{
-    AppKeys, CheckInput, CheckReport, ExpiryFact, Interruption, ProviderHttp, ProviderProfile, RoleFinding,
-    ScopeDenial, TokenVerdict, split_scopes,
+    AppKeys, CheckInput, CheckReport, ExpiryFact, Interruption, ProviderHttp, ProviderProfile, RoleFinding, ScopeDenial, TokenVerdict,
+    split_scopes,
 };
 use crate::api::ProviderKind;
 use crate::redact;
@@ -56,13 +56,7 @@ pub type ApiRows = fn(&Answer, Option<&Value>, &CheckInput<'_>) -> Option<ApiOut
 /// The check of a Google provider: GO1, then (when `role_call` is given and GO1 said the token
 /// is valid) the provider's role call with Bearer, classified by `rows`, then by the shared GO
 /// rows. Decisions taken before a transient answer are kept in the report.
-pub async fn check(
-    http: &ProviderHttp,
-    kind: ProviderKind,
-    input: &CheckInput<'_>,
-    role_call: Option<Url>,
-    rows: ApiRows,
-) -> CheckReport {
+pub async fn check(http: &ProviderHttp, kind: ProviderKind, input: &CheckInput<'_>, role_call: Option<Url>, rows: ApiRows) -> CheckReport {
     let mut report = probe(http, kind, input).await;
     if report.token != Some(TokenVerdict::Valid) {
         return report;
@@ -158,11 +152,7 @@ fn classify_api(answer: &Answer, input: &CheckInput<'_>, rows: ApiRows) -> ApiOu
 }
 
 /// Rows that come before any table: 3xx and 5xx are transient (§2.5); a 401 is GO-c.
-fn shared_rows(
-    answer: &Answer,
-    json: Option<&Value>,
-    input: &CheckInput<'_>,
-) -> Option<Result<TokenVerdict, Interruption>> {
+fn shared_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) -> Option<Result<TokenVerdict, Interruption>> {
     if matches!(answer.status, 300..=399 | 500..=599) {
         return answer.generic_transient(input.now).map(Err);
     }
@@ -179,10 +169,7 @@ fn shared_rows(
 /// GO-h: HTTP 429 or status `RESOURCE_EXHAUSTED` is a transient rate limit.
 pub fn rate_limit(answer: &Answer, json: Option<&Value>, now: Timestamp) -> Option<Interruption> {
     (answer.status == 429 || error_status(json) == Some("RESOURCE_EXHAUSTED")).then(|| {
-        Interruption::rate_limited(
-            format!("Google rate limit (HTTP {} RESOURCE_EXHAUSTED)", answer.status),
-            answer.retry_after(now),
-        )
+        Interruption::rate_limited(format!("Google rate limit (HTTP {} RESOURCE_EXHAUSTED)", answer.status), answer.retry_after(now))
     })
 }
 
@@ -376,9 +363,7 @@ mod tests {
         let Some(TokenVerdict::RefreshThen(inner)) = report.token else { unreachable!() };
         assert_eq!(
             *inner,
-            TokenVerdict::ExpiryFallback {
-                message: "Google tokeninfo rejected the access token (invalid_token: Invalid Value)".into()
-            }
+            TokenVerdict::ExpiryFallback { message: "Google tokeninfo rejected the access token (invalid_token: Invalid Value)".into() }
         );
         assert_eq!(report.interruption, None);
     }

@@ -83,10 +83,9 @@ fn gb1_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) -> Op
         let required = input.required_role?;
         return match body.get("role").and_then(Value::as_str) {
             // GB-a.
-            Some(role) if role_qualifies(role, required) => finding(
-                RoleReason::RoleConfirmed,
-                format!("the token's user is {} of {account}", redact::scrub(role, &[])),
-            ),
+            Some(role) if role_qualifies(role, required) => {
+                finding(RoleReason::RoleConfirmed, format!("the token's user is {} of {account}", redact::scrub(role, &[])))
+            }
             // GB-b.
             Some(role) => finding(
                 RoleReason::InsufficientRole,
@@ -108,10 +107,9 @@ fn gb1_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) -> Op
     let message = redact::scrub(google::error_message(json).unwrap_or("no message"), &input.secrets());
     match answer.status {
         // GB-d.
-        404 if status == Some("NOT_FOUND") => finding(
-            RoleReason::AccountNotFound,
-            format!("{account} was not found or is not visible to the token's user: {message}"),
-        ),
+        404 if status == Some("NOT_FOUND") => {
+            finding(RoleReason::AccountNotFound, format!("{account} was not found or is not visible to the token's user: {message}"))
+        }
         // GB-e.
         403 if reasons.contains(&"ACCESS_TOKEN_SCOPE_INSUFFICIENT") => {
             Some(ApiOutcome::ScopeDenied(ScopeDenial { scope: MANAGE_SCOPE.to_string(), message }))
@@ -119,16 +117,13 @@ fn gb1_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) -> Op
         // GB-f: unclassified, but say what it most likely means.
         403 if reasons.contains(&"SERVICE_DISABLED") => {
             let mut interruption = Interruption::unclassified("HTTP 403, reason SERVICE_DISABLED");
-            interruption.detail.push_str(
-                " (the My Business Account Management API is not enabled for the app's Google Cloud project)",
-            );
+            interruption.detail.push_str(" (the My Business Account Management API is not enabled for the app's Google Cloud project)");
             Some(ApiOutcome::Transient(interruption))
         }
         // GB-g.
-        403 if status == Some("PERMISSION_DENIED") => finding(
-            RoleReason::RoleRemoved,
-            format!("the token's user has no access to {account}: {message}"),
-        ),
+        403 if status == Some("PERMISSION_DENIED") => {
+            finding(RoleReason::RoleRemoved, format!("the token's user has no access to {account}: {message}"))
+        }
         // GB-i: GO-h, with the hint a quota of 0 deserves.
         _ => google::rate_limit(answer, json, input.now).map(|mut interruption| {
             interruption.detail = format!(

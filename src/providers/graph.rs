@@ -330,10 +330,7 @@ impl TokenInfo {
         self.scopes
             .iter()
             .filter(|s| {
-                self.granular
-                    .iter()
-                    .filter(|g| &g.scope == *s && !g.target_ids.is_empty())
-                    .all(|g| covers(&g.scope, &g.target_ids))
+                self.granular.iter().filter(|g| &g.scope == *s && !g.target_ids.is_empty()).all(|g| covers(&g.scope, &g.target_ids))
             })
             .cloned()
             .collect()
@@ -529,7 +526,8 @@ impl<'a> Graph<'a> {
             let body = self.get(report, "me/accounts", &query, PAGES_SHOW_LIST).await?;
             let data = body.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
             if let Some(page) = data.iter().find(|p| is_page(p)) {
-                let tasks: Vec<&str> = page.get("tasks").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+                let tasks: Vec<&str> =
+                    page.get("tasks").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
                 let finding = if tasks.contains(&task) {
                     RoleFinding { reason: RoleReason::RoleConfirmed, message: format!("the token's user holds the Page task {task}") }
                 } else {
@@ -597,7 +595,10 @@ pub(crate) mod fixtures {
         ("G8", r#"{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190}}"#),
         ("G9", r#"{"error":{"message":"(#200) User does not have an appropriate role on the Page","type":"OAuthException","code":200}}"#),
         ("G10", r#"{"error":{"message":"(#10) Requires pages_read_engagement permission","type":"OAuthException","code":10}}"#),
-        ("G11", r#"{"error":{"message":"Object does not exist or missing permissions","type":"GraphMethodException","code":100,"error_subcode":33}}"#),
+        (
+            "G11",
+            r#"{"error":{"message":"Object does not exist or missing permissions","type":"GraphMethodException","code":100,"error_subcode":33}}"#,
+        ),
         ("G12", r#"{"error":{"message":"An unexpected error has occurred.","type":"OAuthException","code":2}}"#),
         ("G13", r#"{"error":{"message":"(#80001) Too many calls to this Page account.","type":"OAuthException","code":80001}}"#),
         ("G14", r#"{"error":{"message":"temporarily blocked","type":"OAuthException","code":368}}"#),

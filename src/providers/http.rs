@@ -96,9 +96,7 @@ impl Answer {
 
     /// The body as JSON, or the transient "a 2xx body that is not the expected JSON" answer.
     pub fn json_or_transient(&self) -> Result<serde_json::Value, Interruption> {
-        self.json().ok_or_else(|| {
-            Interruption::unavailable(format!("provider answered HTTP {} with a body that is not JSON", self.status))
-        })
+        self.json().ok_or_else(|| Interruption::unavailable(format!("provider answered HTTP {} with a body that is not JSON", self.status)))
     }
 }
 
@@ -145,9 +143,8 @@ impl ProviderHttp {
     /// (connection errors, timeouts, TLS errors) become a transient [`Interruption`]. Logs
     /// method, host, redacted path and status only.
     pub async fn send(&self, provider: ProviderKind, request: reqwest::RequestBuilder) -> Result<Answer, Interruption> {
-        let request = request
-            .build()
-            .map_err(|e| Interruption::unavailable(format!("building the request failed: {}", e.without_url())))?;
+        let request =
+            request.build().map_err(|e| Interruption::unavailable(format!("building the request failed: {}", e.without_url())))?;
         let method = request.method().clone();
         let host = request.url().host_str().unwrap_or("").to_string();
         let path = redact_path_and_query(request.url());
@@ -155,9 +152,10 @@ impl ProviderHttp {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
-                let body = resp.bytes().await.map_err(|e| {
-                    Interruption::unavailable(format!("reading the answer from {host} failed: {}", describe(&e)))
-                })?;
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| Interruption::unavailable(format!("reading the answer from {host} failed: {}", describe(&e))))?;
                 tracing::debug!(provider = provider.as_str(), %method, %host, %path, status, "provider request");
                 Ok(Answer { status, headers, body })
             }

@@ -246,7 +246,8 @@ mod tests {
     async fn ig_e_pages_on_with_the_after_cursor() {
         let (server, http) = fake_with(Some(FB1_USER)).await;
         ig2().respond_with(answer(200, IG2)).expect(1).mount(&server).await;
-        let first = r#"{"data":[{"id":"9","tasks":["MANAGE"]}],"paging":{"cursors":{"after":"QR"},"next":"https://elsewhere.example/next"}}"#;
+        let first =
+            r#"{"data":[{"id":"9","tasks":["MANAGE"]}],"paging":{"cursors":{"after":"QR"},"next":"https://elsewhere.example/next"}}"#;
         ig3().and(query_param_is_missing("after")).respond_with(answer(200, first)).expect(1).mount(&server).await;
         ig3().and(query_param("after", "QR")).respond_with(answer(200, IG3)).expect(1).mount(&server).await;
         let report = check(&http, &Case::new(IG).with_app().with_role(RequiredRole::Moderator)).await;
@@ -282,7 +283,8 @@ mod tests {
     #[tokio::test]
     async fn ig_f_missing_permission_on_ig2_keeps_the_token_valid_with_a_scope_denial() {
         let (server, http) = fake_with(None).await;
-        let body = r#"{"error":{"message":"(#10) Application does not have permission for this action","type":"OAuthException","code":10}}"#;
+        let body =
+            r#"{"error":{"message":"(#10) Application does not have permission for this action","type":"OAuthException","code":10}}"#;
         ig2().respond_with(answer(400, body)).expect(1).mount(&server).await;
         let report = check(&http, &Case::new(IG)).await;
         assert_eq!(report.token, Some(TokenVerdict::Valid));
@@ -319,7 +321,10 @@ mod tests {
         let p = Instagram.profile();
         assert_eq!(p.consent_url, crate::providers::facebook::Facebook.profile().consent_url);
         assert_eq!(p.app_keys, AppKeys::ClientIdAndSecret);
-        assert_eq!(p.default_scopes.join(p.scope_separator), "instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement");
+        assert_eq!(
+            p.default_scopes.join(p.scope_separator),
+            "instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement"
+        );
         assert!(p.reports_scopes);
     }
 }

@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::http::Answer;
 use super::oauth_errors::{self, code_at, str_at, unix_seconds_at};
 use super::{
-    AppKeys, CheckInput, CheckReport, ExpiryFact, Interruption, Provider, ProviderHttp, ProviderProfile, RoleFinding,
-    TokenVerdict, TransientKind, split_scopes,
+    AppKeys, CheckInput, CheckReport, ExpiryFact, Interruption, Provider, ProviderHttp, ProviderProfile, RoleFinding, TokenVerdict,
+    TransientKind, split_scopes,
 };
 use crate::api::{ProviderKind, RequiredRole};
 use crate::conditions::{RevokedReason, RoleReason};
@@ -174,9 +174,7 @@ impl Run<'_, '_> {
         let url = self.http.url(KIND, API_BASE, path);
         let mut request = self.http.client().get(url).bearer_auth(self.input.token.expose());
         if rest {
-            request = request
-                .header("LinkedIn-Version", self.http.linkedin_version.as_str())
-                .header("X-Restli-Protocol-Version", "2.0.0");
+            request = request.header("LinkedIn-Version", self.http.linkedin_version.as_str()).header("X-Restli-Protocol-Version", "2.0.0");
         }
         self.http.send(KIND, request).await
     }
@@ -184,9 +182,8 @@ impl Run<'_, '_> {
     /// An answer no row matched: 429, 5xx and 3xx are transient (LI-o), anything else is
     /// unclassified with LinkedIn's error code.
     fn unexpected(&self, answer: &Answer) -> Interruption {
-        let code = answer.json().and_then(|b| {
-            code_at(&b, "/code").or_else(|| code_at(&b, "/serviceErrorCode")).or_else(|| code_at(&b, "/error"))
-        });
+        let code =
+            answer.json().and_then(|b| code_at(&b, "/code").or_else(|| code_at(&b, "/serviceErrorCode")).or_else(|| code_at(&b, "/error")));
         oauth_errors::transient_or_unclassified(answer, code.as_deref(), self.input.now)
     }
 
@@ -361,11 +358,7 @@ impl Run<'_, '_> {
         } else {
             RoleFinding {
                 reason: RoleReason::InsufficientRole,
-                message: format!(
-                    "role {} on {urn} does not satisfy required role {}",
-                    roles_on_urn.join(", "),
-                    required.as_str()
-                ),
+                message: format!("role {} on {urn} does not satisfy required role {}", roles_on_urn.join(", "), required.as_str()),
             }
         };
         self.report.role.push(finding);
@@ -415,8 +408,8 @@ mod tests {
 
     use super::*;
     use crate::providers::oauth_errors::test_support::{
-        Case, answer, assert_valid_identity, assert_valid_with_denial, bearer_get, check_once, fake,
-        is_refresh_then_expired, is_refresh_then_fallback, now, reasons,
+        Case, answer, assert_valid_identity, assert_valid_with_denial, bearer_get, check_once, fake, is_refresh_then_expired,
+        is_refresh_then_fallback, now, reasons,
     };
 
     const LI1: &str = r#"{"active":true,"status":"active","created_at":1760000000,"expires_at":1893456000,"scope":"openid,profile,rw_organization_admin"}"#;
@@ -425,13 +418,15 @@ mod tests {
     const LI_D: &str = r#"{"error":"invalid_request","error_description":"invalid client id or token"}"#;
     const LI_E: &str = r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#;
     const LI_F: &str = r#"{"status":401,"serviceErrorCode":65601,"code":"REVOKED_ACCESS_TOKEN","message":"The token used in the request has been revoked by the user"}"#;
-    const LI_G: &str = r#"{"status":401,"serviceErrorCode":65602,"code":"EXPIRED_ACCESS_TOKEN","message":"The token used in the request has expired"}"#;
+    const LI_G: &str =
+        r#"{"status":401,"serviceErrorCode":65602,"code":"EXPIRED_ACCESS_TOKEN","message":"The token used in the request has expired"}"#;
     const LI_H: &str = r#"{"status":401,"serviceErrorCode":65600,"message":"Invalid access token"}"#;
     const LI2: &str = r#"{"sub":"abc123","name":"Example Member"}"#;
     const LI3: &str = r#"{"paging":{"start":0,"count":100},"elements":[{"organization":"urn:li:organization:5001","role":"ADMINISTRATOR","state":"APPROVED","roleAssignee":"urn:li:person:abc123"}]}"#;
     const LI3_ANALYST: &str = r#"{"paging":{"start":0,"count":100},"elements":[{"organization":"urn:li:organization:5001","role":"ANALYST","state":"APPROVED","roleAssignee":"urn:li:person:abc123"}]}"#;
     const LI3_EMPTY: &str = r#"{"paging":{"start":0,"count":100},"elements":[]}"#;
-    const LI_N: &str = r#"{"status":403,"serviceErrorCode":100,"code":"ACCESS_DENIED","message":"Not enough permissions to access: organizationAcls"}"#;
+    const LI_N: &str =
+        r#"{"status":403,"serviceErrorCode":100,"code":"ACCESS_DENIED","message":"Not enough permissions to access: organizationAcls"}"#;
     const LI_O: &str = r#"{"status":429,"message":"Too Many Requests"}"#;
 
     const ORG: &str = "urn:li:organization:5001";
@@ -504,10 +499,7 @@ mod tests {
         assert_eq!(report.token, Some(TokenVerdict::Valid));
         assert_eq!(report.expiry, ExpiryFact::At(ts(1_893_456_000)));
         assert_eq!(report.issued_at, Some(ts(1_760_000_000)));
-        assert_eq!(
-            report.granted_scopes,
-            Some(vec!["openid".to_string(), "profile".to_string(), "rw_organization_admin".to_string()])
-        );
+        assert_eq!(report.granted_scopes, Some(vec!["openid".to_string(), "profile".to_string(), "rw_organization_admin".to_string()]));
         assert!(report.role.is_empty(), "no role call without requiredRole: {:?}", report.role);
         assert_eq!(report.interruption, None);
     }
@@ -535,11 +527,7 @@ mod tests {
     #[tokio::test]
     async fn li_c_an_inactive_introspection_without_status_counts_as_revoked() {
         let (server, http) = fake(KIND).await;
-        introspection()
-            .respond_with(answer(200, r#"{"active":false,"created_at":1760000000}"#))
-            .expect(1)
-            .mount(&server)
-            .await;
+        introspection().respond_with(answer(200, r#"{"active":false,"created_at":1760000000}"#)).expect(1).mount(&server).await;
         let report = check(&http, &Case::new(ORG).with_app()).await;
         assert!(revoked_invalidated(&report), "{report:?}");
     }
@@ -756,7 +744,11 @@ mod tests {
         let (server, http) = introspected_active().await;
         acls(0).respond_with(answer(403, LI_N)).expect(1).mount(&server).await;
         let report = check(&http, &Case::new(ORG).with_app().with_role(RequiredRole::Admin)).await;
-        assert_valid_with_denial(&report, "rw_organization_admin or r_organization_admin", "Not enough permissions to access: organizationAcls");
+        assert_valid_with_denial(
+            &report,
+            "rw_organization_admin or r_organization_admin",
+            "Not enough permissions to access: organizationAcls",
+        );
         assert!(report.role.is_empty());
         assert_eq!(report.interruption, None);
     }
@@ -764,11 +756,7 @@ mod tests {
     #[tokio::test]
     async fn li_o_rate_limits_and_server_errors_on_introspection_are_transient() {
         let (server, http) = fake(KIND).await;
-        introspection()
-            .respond_with(answer(429, LI_O).insert_header("Retry-After", "120"))
-            .up_to_n_times(1)
-            .mount(&server)
-            .await;
+        introspection().respond_with(answer(429, LI_O).insert_header("Retry-After", "120")).up_to_n_times(1).mount(&server).await;
         introspection().respond_with(ResponseTemplate::new(503)).mount(&server).await;
         let case = Case::new(ORG).with_app();
         let report = check(&http, &case).await;

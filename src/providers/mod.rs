@@ -320,9 +320,5 @@ pub fn for_kind(kind: ProviderKind) -> &'static dyn Provider {
 
 /// Splits a scope list on spaces and commas (providers.md §2.4).
 pub fn split_scopes(s: &str) -> Vec<String> {
-    s.split([' ', ','])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.split([' ', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }

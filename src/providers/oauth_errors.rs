@@ -70,10 +70,7 @@ pub fn rate_limited(answer: &Answer, now: Timestamp, detail: String, fallback: O
 pub fn identity_finding(provider: &str, account_id: &str, reported: &[&str]) -> RoleFinding {
     let account_id = account_id.trim();
     if reported.contains(&account_id) {
-        RoleFinding {
-            reason: RoleReason::IdentityConfirmed,
-            message: format!("the token belongs to {provider} account {account_id}"),
-        }
+        RoleFinding { reason: RoleReason::IdentityConfirmed, message: format!("the token belongs to {provider} account {account_id}") }
     } else {
         let actual = reported.first().copied().unwrap_or("unknown");
         RoleFinding {
@@ -101,11 +98,7 @@ pub fn scope_denial(input: &CheckInput<'_>, scope: &str, message: &str) -> Scope
 
 /// A probe that accepted the token but lacks permission: Valid plus the scope denial.
 pub fn scope_denied_report(input: &CheckInput<'_>, scope: &str, message: &str) -> CheckReport {
-    CheckReport {
-        token: Some(TokenVerdict::Valid),
-        scope_denials: vec![scope_denial(input, scope, message)],
-        ..Default::default()
-    }
+    CheckReport { token: Some(TokenVerdict::Valid), scope_denials: vec![scope_denial(input, scope, message)], ..Default::default() }
 }
 
 /// A provider message for a verdict: `prefix`, then the scrubbed provider message if any.
@@ -229,10 +222,7 @@ pub(crate) mod test_support {
 
         /// With app credentials `cid` / `csec-secret`.
         pub fn with_app(mut self) -> Self {
-            self.app = Some(AppCredentials {
-                client_id: CLIENT_ID.to_string(),
-                client_secret: Some(SecretString::new(CLIENT_SECRET)),
-            });
+            self.app = Some(AppCredentials { client_id: CLIENT_ID.to_string(), client_secret: Some(SecretString::new(CLIENT_SECRET)) });
             self
         }
 

@@ -61,9 +61,7 @@ impl Provider for Pinterest {
                 let message = oauth_errors::with_provider_message(input, "Pinterest rejected the access token", message);
                 CheckReport::verdict(TokenVerdict::RefreshThen(Box::new(TokenVerdict::ExpiryFallback { message })))
             }
-            (401, Some("3")) => {
-                oauth_errors::scope_denied_report(input, USER_ACCOUNT_SCOPE, message.unwrap_or("HTTP 401, code 3"))
-            }
+            (401, Some("3")) => oauth_errors::scope_denied_report(input, USER_ACCOUNT_SCOPE, message.unwrap_or("HTTP 401, code 3")),
             (429, code) => {
                 let detail = format!("Pinterest rate limit (code {})", code.unwrap_or("none"));
                 CheckReport::interrupted(oauth_errors::rate_limited(&answer, input.now, detail, None))
@@ -121,7 +119,11 @@ mod tests {
     #[tokio::test]
     async fn pi_d_insufficient_permissions_is_a_scope_denial_on_a_valid_token() {
         let report = check_with(answer(401, PI_D), "5005").await;
-        assert_valid_with_denial(&report, "user_accounts:read", "Your token does not have sufficient permissions to perform this operation.");
+        assert_valid_with_denial(
+            &report,
+            "user_accounts:read",
+            "Your token does not have sufficient permissions to perform this operation.",
+        );
     }
 
     #[tokio::test]

@@ -97,10 +97,7 @@ fn any_call_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) 
     match answer.status {
         401 => Some(Ok(TokenVerdict::Revoked {
             reason: RevokedReason::TokenInvalidated,
-            message: format!(
-                "Telegram rejected the bot token ({}); it was revoked or replaced in @BotFather",
-                description(json, input)
-            ),
+            message: format!("Telegram rejected the bot token ({}); it was revoked or replaced in @BotFather", description(json, input)),
         })),
         429 => Some(Err(Interruption::rate_limited(
             "Telegram rate limit (HTTP 429)",
@@ -125,10 +122,7 @@ fn classify_get_me(answer: &Answer, input: &CheckInput<'_>) -> Result<i64, Outco
         return Err(Outcome::Transient(Interruption::unclassified(unexpected(answer, json.as_ref()))));
     }
     ok_result(json.as_ref()).and_then(|result| result.get("id")?.as_i64()).ok_or_else(|| {
-        Outcome::Transient(Interruption::unavailable(format!(
-            "Telegram getMe answered HTTP {} without the expected result",
-            answer.status
-        )))
+        Outcome::Transient(Interruption::unavailable(format!("Telegram getMe answered HTTP {} without the expected result", answer.status)))
     })
 }
 
@@ -153,9 +147,7 @@ fn classify_chat_member(answer: &Answer, input: &CheckInput<'_>, chat: &str, req
             ),
         ),
         // TG-h.
-        400 if why.contains("chat not found") => {
-            finding(RoleReason::AccountNotFound, format!("Telegram does not know chat {chat}: {why}"))
-        }
+        400 if why.contains("chat not found") => finding(RoleReason::AccountNotFound, format!("Telegram does not know chat {chat}: {why}")),
         200..=299 => match ok_result(json) {
             Some(member) => member_finding(member, chat, required)
                 .unwrap_or_else(|| Outcome::Transient(Interruption::unclassified(unexpected(answer, Some(member))))),
@@ -213,11 +205,9 @@ enum RoleLack {
 /// `Some(Err)` with the reason when not, `None` for a status Telegram does not document.
 fn role_level(status: &str, rights: Rights, required: RequiredRole) -> Option<Result<(), RoleLack>> {
     let needed: &[(&str, bool)] = match required {
-        RequiredRole::Admin => &[
-            ("can_post_messages", rights.post),
-            ("can_delete_messages", rights.delete),
-            ("can_promote_members", rights.promote),
-        ],
+        RequiredRole::Admin => {
+            &[("can_post_messages", rights.post), ("can_delete_messages", rights.delete), ("can_promote_members", rights.promote)]
+        }
         RequiredRole::Editor => &[("can_post_messages", rights.post)],
         RequiredRole::Moderator => &[("can_delete_messages", rights.delete)],
         RequiredRole::Analyst => &[],
@@ -522,8 +512,14 @@ mod tests {
     #[test]
     fn absent_post_right_counts_as_true_and_other_absent_rights_as_false() {
         let member: Value = serde_json::from_str(r#"{"status":"administrator","can_delete_messages":true}"#).unwrap();
-        assert!(matches!(member_finding(&member, CHAT, RequiredRole::Editor), Some(Outcome::Role(RoleFinding { reason: RoleReason::RoleConfirmed, .. }))));
-        assert!(matches!(member_finding(&member, CHAT, RequiredRole::Admin), Some(Outcome::Role(RoleFinding { reason: RoleReason::InsufficientRole, .. }))));
+        assert!(matches!(
+            member_finding(&member, CHAT, RequiredRole::Editor),
+            Some(Outcome::Role(RoleFinding { reason: RoleReason::RoleConfirmed, .. }))
+        ));
+        assert!(matches!(
+            member_finding(&member, CHAT, RequiredRole::Admin),
+            Some(Outcome::Role(RoleFinding { reason: RoleReason::InsufficientRole, .. }))
+        ));
     }
 
     #[test]

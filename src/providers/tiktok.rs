@@ -71,13 +71,10 @@ impl Provider for Tiktok {
                 "TikTok rate limit (rate_limit_exceeded)".to_string(),
                 None,
             )),
-            Some("internal_error") => {
-                CheckReport::interrupted(Interruption::unavailable("TikTok answered internal_error"))
+            Some("internal_error") => CheckReport::interrupted(Interruption::unavailable("TikTok answered internal_error")),
+            None if answer.is_success() => {
+                CheckReport::interrupted(Interruption::unavailable(format!("TikTok answered HTTP {} without `error.code`", answer.status)))
             }
-            None if answer.is_success() => CheckReport::interrupted(Interruption::unavailable(format!(
-                "TikTok answered HTTP {} without `error.code`",
-                answer.status
-            ))),
             code => CheckReport::interrupted(oauth_errors::transient_or_unclassified(&answer, code, input.now)),
         }
     }
@@ -97,7 +94,8 @@ mod tests {
         Case, answer, assert_valid_identity, assert_valid_with_denial, bearer_get, check_once, is_refresh_then_fallback,
     };
 
-    const TT1: &str = r#"{"data":{"user":{"open_id":"tt-open-1","union_id":"tt-union-1"}},"error":{"code":"ok","message":"","log_id":"L1"}}"#;
+    const TT1: &str =
+        r#"{"data":{"user":{"open_id":"tt-open-1","union_id":"tt-union-1"}},"error":{"code":"ok","message":"","log_id":"L1"}}"#;
     const TT_C: &str = r#"{"data":{},"error":{"code":"access_token_invalid","message":"The access token is invalid.","log_id":"L2"}}"#;
     const TT_D: &str = r#"{"data":{},"error":{"code":"scope_not_authorized","message":"Scope not authorized.","log_id":"L3"}}"#;
     const TT_E: &str = r#"{"data":{},"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded.","log_id":"L4"}}"#;

@@ -49,11 +49,7 @@ fn forbidden(input: &CheckInput<'_>, body: Option<&Value>) -> CheckReport {
     let problem_type = body.and_then(|b| str_at(b, "/type")).unwrap_or("");
     let detail = body.and_then(|b| str_at(b, "/detail")).unwrap_or("");
     if problem_kind(problem_type) == Some("unsupported-authentication") {
-        let message = oauth_errors::with_provider_message(
-            input,
-            "the access token is not an OAuth 2.0 user-context token",
-            Some(detail),
-        );
+        let message = oauth_errors::with_provider_message(input, "the access token is not an OAuth 2.0 user-context token", Some(detail));
         return CheckReport::verdict(TokenVerdict::InvalidSecret { message });
     }
     let suspended = |s: &str| s.to_ascii_lowercase().contains("suspended");
@@ -122,14 +118,14 @@ mod tests {
     use crate::conditions::RoleReason;
     use crate::providers::TransientKind;
     use crate::providers::oauth_errors::test_support::{
-        Case, TOKEN, answer, assert_valid_identity, assert_valid_with_denial, bearer_get, check_once,
-        is_refresh_then_fallback, now,
+        Case, TOKEN, answer, assert_valid_identity, assert_valid_with_denial, bearer_get, check_once, is_refresh_then_fallback, now,
     };
 
     const X1: &str = r#"{"data":{"id":"4004","name":"Example","username":"example"}}"#;
     const X_C: &str = r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#;
     const X_D: &str = r#"{"title":"Unsupported Authentication","detail":"Application-Only is forbidden.","type":"https://api.x.com/2/problems/unsupported-authentication","status":403}"#;
-    const X_E: &str = r#"{"title":"Forbidden","detail":"User is suspended.","type":"https://api.x.com/2/problems/user-suspended","status":403}"#;
+    const X_E: &str =
+        r#"{"title":"Forbidden","detail":"User is suspended.","type":"https://api.x.com/2/problems/user-suspended","status":403}"#;
     const X_F: &str = r#"{"title":"Client Forbidden","detail":"App not enrolled.","reason":"client-not-enrolled","type":"https://api.x.com/2/problems/client-forbidden"}"#;
     const X_G: &str = r#"{"title":"Too Many Requests","type":"about:blank","status":429,"detail":"Too Many Requests"}"#;
 
@@ -168,10 +164,7 @@ mod tests {
     #[tokio::test]
     async fn x_e_a_suspended_user_is_revoked_account_suspended() {
         let report = check_with(answer(403, X_E), "4004").await;
-        assert!(
-            matches!(report.token, Some(TokenVerdict::Revoked { reason: RevokedReason::AccountSuspended, .. })),
-            "{report:?}"
-        );
+        assert!(matches!(report.token, Some(TokenVerdict::Revoked { reason: RevokedReason::AccountSuspended, .. })), "{report:?}");
     }
 
     #[tokio::test]

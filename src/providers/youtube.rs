@@ -26,10 +26,8 @@ const API_BASE: &str = "https://www.googleapis.com";
 /// The scope YT1 needs, as YT-f names it.
 const READONLY_SCOPE: &str = "https://www.googleapis.com/auth/youtube.readonly";
 
-static PROFILE: ProviderProfile = google::profile(&[
-    "https://www.googleapis.com/auth/youtube.upload",
-    "https://www.googleapis.com/auth/youtube.readonly",
-]);
+static PROFILE: ProviderProfile =
+    google::profile(&["https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube.readonly"]);
 
 #[async_trait]
 impl Provider for Youtube {
@@ -91,21 +89,16 @@ fn yt1_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) -> Op
             answer.retry_after(input.now),
         ))),
         // YT-f.
-        "insufficientPermissions" => {
-            Some(ApiOutcome::ScopeDenied(ScopeDenial { scope: READONLY_SCOPE.to_string(), message }))
-        }
+        "insufficientPermissions" => Some(ApiOutcome::ScopeDenied(ScopeDenial { scope: READONLY_SCOPE.to_string(), message })),
         // YT-g.
-        "authenticatedUserAccountSuspended" | "authenticatedUserAccountClosed" => {
-            Some(ApiOutcome::Token(TokenVerdict::Revoked {
-                reason: RevokedReason::AccountSuspended,
-                message: format!("YouTube says the token's account is suspended or closed ({reason}): {message}"),
-            }))
-        }
+        "authenticatedUserAccountSuspended" | "authenticatedUserAccountClosed" => Some(ApiOutcome::Token(TokenVerdict::Revoked {
+            reason: RevokedReason::AccountSuspended,
+            message: format!("YouTube says the token's account is suspended or closed ({reason}): {message}"),
+        })),
         // YT-h.
-        "forbidden" | "accountDelegationForbidden" => role(
-            RoleReason::RoleRemoved,
-            format!("YouTube refused access to the token's channels ({reason}): {message}"),
-        ),
+        "forbidden" | "accountDelegationForbidden" => {
+            role(RoleReason::RoleRemoved, format!("YouTube refused access to the token's channels ({reason}): {message}"))
+        }
         _ => None,
     }
 }
@@ -113,10 +106,7 @@ fn yt1_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) -> Op
 /// YT-a, YT-b, YT-c for the channel ids YT1 returned (ownership satisfies every level).
 fn channel_finding(channel: &str, ids: &[&str]) -> RoleFinding {
     if ids.contains(&channel) {
-        RoleFinding {
-            reason: RoleReason::RoleConfirmed,
-            message: format!("the token can act for channel {channel}"),
-        }
+        RoleFinding { reason: RoleReason::RoleConfirmed, message: format!("the token can act for channel {channel}") }
     } else if ids.is_empty() {
         RoleFinding {
             reason: RoleReason::AccountNotFound,

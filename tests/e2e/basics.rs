@@ -11,11 +11,17 @@ async fn a_valid_facebook_page_token_becomes_ready() {
     let ns = namespace(&client, "fb-valid").await;
     let token = fakes::token("page");
     secret(&client, &ns, "fb-token", &[("access_token", &token)]).await;
-    connection(&client, &ns, "page", json!({
-        "provider": "facebook",
-        "account": {"id": fakes::FACEBOOK_PAGE_ID},
-        "secretRef": {"name": "fb-token"},
-    })).await;
+    connection(
+        &client,
+        &ns,
+        "page",
+        json!({
+            "provider": "facebook",
+            "account": {"id": fakes::FACEBOOK_PAGE_ID},
+            "secretRef": {"name": "fb-token"},
+        }),
+    )
+    .await;
     let st = wait_condition(&client, &ns, "page", "Ready", "True", "AllChecksPassed").await;
     assert_eq!(condition(&st, "Valid").unwrap().1, "TokenValid");
     assert_eq!(st.observed_generation, Some(1));
@@ -29,11 +35,17 @@ async fn a_missing_secret_is_reported_and_recovers_once_created() {
     let w = world();
     let client = w.client().await;
     let ns = namespace(&client, "missing").await;
-    connection(&client, &ns, "page", json!({
-        "provider": "facebook",
-        "account": {"id": fakes::FACEBOOK_PAGE_ID},
-        "secretRef": {"name": "later"},
-    })).await;
+    connection(
+        &client,
+        &ns,
+        "page",
+        json!({
+            "provider": "facebook",
+            "account": {"id": fakes::FACEBOOK_PAGE_ID},
+            "secretRef": {"name": "later"},
+        }),
+    )
+    .await;
     let st = wait_condition(&client, &ns, "page", "Valid", "False", "SecretNotFound").await;
     assert!(condition(&st, "Valid").unwrap().2.contains("later"));
     assert_eq!(condition(&st, "Ready").unwrap().0, "False");

@@ -66,11 +66,16 @@ async fn a_changed_check_request_annotation_checks_at_once_and_the_third_failure
     let ns = namespace(&client, "check-now").await;
     let token = fakes::token("valid-then-503");
     secret(&client, &ns, "tok", &[("access_token", &token)]).await;
-    connection(&client, &ns, "conn", json!({
-        "provider": "facebook",
-        "account": {"id": fakes::FACEBOOK_PAGE_ID},
-        "secretRef": {"name": "tok"},
-    }))
+    connection(
+        &client,
+        &ns,
+        "conn",
+        json!({
+            "provider": "facebook",
+            "account": {"id": fakes::FACEBOOK_PAGE_ID},
+            "secretRef": {"name": "tok"},
+        }),
+    )
     .await;
     let first = wait_condition(&client, &ns, "conn", "Ready", "True", "AllChecksPassed").await;
     assert_eq!(first.consecutive_failures.unwrap_or(0), 0);
@@ -103,7 +108,11 @@ async fn a_changed_check_request_annotation_checks_at_once_and_the_third_failure
     let st = wait_handled(&client, &ns, "conn", "2026-01-01T00:00:03Z").await;
     assert!(st.consecutive_failures.unwrap_or(0) >= 3, "{st:#?}");
     assert_eq!(condition(&st, "Valid").map(|c| (c.0, c.1)), Some(("Unknown".into(), "ProviderUnavailable".into())));
-    assert_eq!(condition(&st, "Revoked").map(|c| (c.0, c.1)), Some(("False".into(), "NotRevoked".into())), "transient answers never touch Revoked");
+    assert_eq!(
+        condition(&st, "Revoked").map(|c| (c.0, c.1)),
+        Some(("False".into(), "NotRevoked".into())),
+        "transient answers never touch Revoked"
+    );
     assert_eq!(condition(&st, "Ready").map(|c| (c.0, c.1)), Some(("Unknown".into(), "ProviderUnavailable".into())));
     let (ty, _, note) = wait_event(&client, &ns, "ProviderUnavailable").await;
     assert_eq!(ty, "Warning");
@@ -126,11 +135,16 @@ async fn a_new_token_in_the_secret_restores_a_revoked_connection() {
     let ns = namespace(&client, "new-token").await;
     let revoked = fakes::token("g5");
     secret(&client, &ns, "tok", &[("access_token", &revoked)]).await;
-    connection(&client, &ns, "conn", json!({
-        "provider": "facebook",
-        "account": {"id": fakes::FACEBOOK_PAGE_ID},
-        "secretRef": {"name": "tok"},
-    }))
+    connection(
+        &client,
+        &ns,
+        "conn",
+        json!({
+            "provider": "facebook",
+            "account": {"id": fakes::FACEBOOK_PAGE_ID},
+            "secretRef": {"name": "tok"},
+        }),
+    )
     .await;
     let st = wait_condition(&client, &ns, "conn", "Revoked", "True", "TokenInvalidated").await;
     assert_eq!(condition(&st, "Ready").map(|c| (c.0, c.1)), Some(("False".into(), "TokenInvalidated".into())));
@@ -139,7 +153,10 @@ async fn a_new_token_in_the_secret_restores_a_revoked_connection() {
 
     let fresh = fakes::token("page");
     let patch = json!({"stringData": {"access_token": fresh}});
-    Api::<Secret>::namespaced(client.clone(), &ns).patch("tok", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch Secret");
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .patch("tok", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch Secret");
     let st = wait_condition(&client, &ns, "conn", "Ready", "True", "AllChecksPassed").await;
     assert_eq!(st.token_fingerprint.as_deref(), Some(fingerprint(&fresh).as_str()));
     assert_eq!(condition(&st, "Revoked").map(|c| (c.0, c.1)), Some(("False".into(), "NotRevoked".into())));
@@ -162,12 +179,17 @@ async fn a_suspended_connection_makes_no_provider_calls() {
     let ns = namespace(&client, "suspend").await;
     let token = fakes::token("page");
     secret(&client, &ns, "tok", &[("access_token", &token)]).await;
-    connection(&client, &ns, "conn", json!({
-        "provider": "facebook",
-        "account": {"id": fakes::FACEBOOK_PAGE_ID},
-        "secretRef": {"name": "tok"},
-        "suspend": true,
-    }))
+    connection(
+        &client,
+        &ns,
+        "conn",
+        json!({
+            "provider": "facebook",
+            "account": {"id": fakes::FACEBOOK_PAGE_ID},
+            "secretRef": {"name": "tok"},
+            "suspend": true,
+        }),
+    )
     .await;
     // The operator acknowledges the spec without checking.
     let st = poll_status(&client, &ns, "conn", 60, |s| s.observed_generation == Some(1))
@@ -194,12 +216,19 @@ async fn a_suspended_connection_makes_no_provider_calls() {
     request_check(&client, &ns, "conn", "now-please").await;
     let other = fakes::token("page");
     let patch = json!({"stringData": {"access_token": other}});
-    Api::<Secret>::namespaced(client.clone(), &ns).patch("tok", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch Secret");
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .patch("tok", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch Secret");
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(facebook_requests_with(&token), calls, "a suspended connection called the provider");
     assert_eq!(facebook_requests_with(&other), 0, "a suspended connection checked the new token");
     let st = status_of(&client, &ns, "conn").await;
-    assert_eq!(condition(&st, "Ready").map(|c| (c.0, c.1)), Some(("True".into(), "AllChecksPassed".into())), "status keeps its last values");
+    assert_eq!(
+        condition(&st, "Ready").map(|c| (c.0, c.1)),
+        Some(("True".into(), "AllChecksPassed".into())),
+        "status keeps its last values"
+    );
     assert_eq!(st.token_fingerprint.as_deref(), Some(fingerprint(&token).as_str()));
     no_violations_for(&[&token, &other]);
     assert_no_leaks(&client, &ns, &[&token, &other]).await;
@@ -218,11 +247,16 @@ async fn a_settled_connection_status_is_not_rewritten() {
     secret(&client, &ns, "revoked", &[("access_token", &revoked)]).await;
     secret(&client, &ns, "expiring", &[("access_token", &expiring), ("expires_at", &soon)]).await;
     for name in ["ready", "revoked", "expiring"] {
-        connection(&client, &ns, name, json!({
-            "provider": "facebook",
-            "account": {"id": fakes::FACEBOOK_PAGE_ID},
-            "secretRef": {"name": name},
-        }))
+        connection(
+            &client,
+            &ns,
+            name,
+            json!({
+                "provider": "facebook",
+                "account": {"id": fakes::FACEBOOK_PAGE_ID},
+                "secretRef": {"name": name},
+            }),
+        )
         .await;
     }
     wait_condition(&client, &ns, "ready", "Ready", "True", "AllChecksPassed").await;

@@ -149,8 +149,15 @@ impl ChartOperator {
         let chart = path(CHART);
         let watch = format!("watchNamespaces={{{watched}}}");
         let (ok, out, err) = helm(&[
-            "install", &release, chart.to_str().unwrap(), "--namespace", &system_ns,
-            "--set", "crds.enabled=false", "--set", &watch,
+            "install",
+            &release,
+            chart.to_str().unwrap(),
+            "--namespace",
+            &system_ns,
+            "--set",
+            "crds.enabled=false",
+            "--set",
+            &watch,
         ]);
         assert!(ok, "helm install failed: {out}\n{err}");
         assert!(out.contains(&format!("It watches SocialConnections in: {watched}")), "NOTES should name the watched namespace:\n{out}");
@@ -322,7 +329,10 @@ async fn the_chart_installs_with_default_values_upgrades_and_keeps_its_crd_on_un
     let (ok, out, err) = helm(&["install", &release, chart.to_str().unwrap(), "--namespace", &ns, "--take-ownership"]);
     assert!(ok, "helm install with default values failed: {out}\n{err}");
     assert!(out.contains("STATUS: deployed"), "{out}");
-    assert!(out.contains(&format!("kubectl -n {ns} rollout status deployment/{name}")), "NOTES should say how to check the operator:\n{out}");
+    assert!(
+        out.contains(&format!("kubectl -n {ns} rollout status deployment/{name}")),
+        "NOTES should say how to check the operator:\n{out}"
+    );
     assert!(out.contains("It watches SocialConnections in every namespace"), "{out}");
 
     // What the API server stored.
@@ -367,7 +377,8 @@ async fn the_chart_installs_with_default_values_upgrades_and_keeps_its_crd_on_un
     }
 
     // An upgrade re-renders everything, the CRD template included.
-    let (ok, out, err) = helm(&["upgrade", &release, chart.to_str().unwrap(), "--namespace", &ns, "--reuse-values", "--set", "logging.format=text"]);
+    let (ok, out, err) =
+        helm(&["upgrade", &release, chart.to_str().unwrap(), "--namespace", &ns, "--reuse-values", "--set", "logging.format=text"]);
     assert!(ok, "helm upgrade failed: {out}\n{err}");
     let (_, args, _) = w.kubectl(&["get", "deployment", &name, "-n", &ns, "-o", "jsonpath={.spec.template.spec.containers[0].args}"], None);
     assert!(args.contains("--log-format=text"), "{args}");
@@ -394,21 +405,31 @@ async fn the_operator_reconciles_and_records_events_with_only_the_charts_namespa
     // write status.
     let token = fakes::token("page");
     secret(&client, &ns, "fb-token", &[("access_token", &token)]).await;
-    connection(&client, &ns, "page", json!({
-        "provider": "facebook",
-        "account": {"id": fakes::FACEBOOK_PAGE_ID},
-        "secretRef": {"name": "fb-token"},
-    }))
+    connection(
+        &client,
+        &ns,
+        "page",
+        json!({
+            "provider": "facebook",
+            "account": {"id": fakes::FACEBOOK_PAGE_ID},
+            "secretRef": {"name": "fb-token"},
+        }),
+    )
     .await;
     let st = wait_condition(&client, &ns, "page", "Ready", "True", "AllChecksPassed").await;
     assert_eq!(st.observed_generation, Some(1));
 
     // A missing Secret: a SecretNotFound Event, recorded (events.k8s.io) by this instance.
-    connection(&client, &ns, "later", json!({
-        "provider": "facebook",
-        "account": {"id": fakes::FACEBOOK_PAGE_ID},
-        "secretRef": {"name": "later-token"},
-    }))
+    connection(
+        &client,
+        &ns,
+        "later",
+        json!({
+            "provider": "facebook",
+            "account": {"id": fakes::FACEBOOK_PAGE_ID},
+            "secretRef": {"name": "later-token"},
+        }),
+    )
     .await;
     wait_condition(&client, &ns, "later", "Valid", "False", "SecretNotFound").await;
     wait_event(&client, &ns, "SecretNotFound").await;
@@ -502,7 +523,10 @@ async fn every_example_reaches_the_state_its_comment_promises() {
     // What the comments promise beyond the conditions.
     let threads = results.iter().find(|(f, _, _)| f == "threads.yaml").unwrap();
     let url = threads.2.reauthorization_url.as_deref().unwrap_or_default();
-    assert!(url.starts_with("https://threads.com/oauth/authorize?") && url.contains("client_id=cid-demo-threads"), "threads: reconnect link {url:?}");
+    assert!(
+        url.starts_with("https://threads.com/oauth/authorize?") && url.contains("client_id=cid-demo-threads"),
+        "threads: reconnect link {url:?}"
+    );
     let reasons: Vec<String> = event_sources(&client, &ns).await.into_iter().map(|(r, _, _)| r).collect();
     for reason in ["ReauthorizationRequired", "TokenExpiringSoon"] {
         assert!(reasons.iter().any(|r| r == reason), "no {reason} Event among {reasons:?}");

@@ -56,18 +56,33 @@ async fn three_connections(prefix: &str) -> (kube::Client, String, Vec<String>) 
     secret(&client, &ns, "ready", &[("access_token", &ready)]).await;
     secret(&client, &ns, "plain", &[("access_token", &plain)]).await;
     secret(&client, &ns, "revoked", &[("access_token", &revoked)]).await;
-    connection(&client, &ns, "ready", json!({
-        "provider": "facebook", "account": {"id": fakes::FACEBOOK_PAGE_ID},
-        "secretRef": {"name": "ready"}, "appSecretRef": {"name": "app"},
-    }))
+    connection(
+        &client,
+        &ns,
+        "ready",
+        json!({
+            "provider": "facebook", "account": {"id": fakes::FACEBOOK_PAGE_ID},
+            "secretRef": {"name": "ready"}, "appSecretRef": {"name": "app"},
+        }),
+    )
     .await;
-    connection(&client, &ns, "plain", json!({
-        "provider": "facebook", "account": {"id": fakes::FACEBOOK_PAGE_ID}, "secretRef": {"name": "plain"},
-    }))
+    connection(
+        &client,
+        &ns,
+        "plain",
+        json!({
+            "provider": "facebook", "account": {"id": fakes::FACEBOOK_PAGE_ID}, "secretRef": {"name": "plain"},
+        }),
+    )
     .await;
-    connection(&client, &ns, "revoked", json!({
-        "provider": "facebook", "account": {"id": fakes::FACEBOOK_PAGE_ID}, "secretRef": {"name": "revoked"},
-    }))
+    connection(
+        &client,
+        &ns,
+        "revoked",
+        json!({
+            "provider": "facebook", "account": {"id": fakes::FACEBOOK_PAGE_ID}, "secretRef": {"name": "revoked"},
+        }),
+    )
     .await;
     wait_condition(&client, &ns, "ready", "Ready", "True", "AllChecksPassed").await;
     wait_condition(&client, &ns, "plain", "Ready", "True", "AllChecksPassed").await;
@@ -133,9 +148,14 @@ async fn the_short_name_and_the_social_category_list_connections() {
     let ns = namespace(&client, "names").await;
     let token = fakes::token("g5");
     secret(&client, &ns, "tok", &[("access_token", &token)]).await;
-    connection(&client, &ns, "conn", json!({
-        "provider": "facebook", "account": {"id": fakes::FACEBOOK_PAGE_ID}, "secretRef": {"name": "tok"},
-    }))
+    connection(
+        &client,
+        &ns,
+        "conn",
+        json!({
+            "provider": "facebook", "account": {"id": fakes::FACEBOOK_PAGE_ID}, "secretRef": {"name": "tok"},
+        }),
+    )
     .await;
     wait_condition(&client, &ns, "conn", "Ready", "False", "TokenInvalidated").await;
     for what in ["socialconn", "social"] {
@@ -176,11 +196,23 @@ async fn kubectl_apply_refuses_invalid_connections_with_clear_messages() {
         (
             "unknown-provider",
             format!("  provider: myspace\n{base}"),
-            vec!["spec.provider", "Unsupported value: \"myspace\"", "supported values", "\"facebook\"", "\"instagram-login\"", "\"google-business-profile\"", "\"tiktok\""],
+            vec![
+                "spec.provider",
+                "Unsupported value: \"myspace\"",
+                "supported values",
+                "\"facebook\"",
+                "\"instagram-login\"",
+                "\"google-business-profile\"",
+                "\"tiktok\"",
+            ],
         ),
         ("bad-interval", format!("  provider: facebook\n{base}  checkInterval: 1 hour\n"), vec!["spec.checkInterval", "should match"]),
         ("bad-warning", format!("  provider: facebook\n{base}  expiryWarning: 7d\n"), vec!["spec.expiryWarning", "should match"]),
-        ("short-interval", format!("  provider: facebook\n{base}  checkInterval: 10s\n"), vec!["spec.checkInterval", "checkInterval must be at least 30s"]),
+        (
+            "short-interval",
+            format!("  provider: facebook\n{base}  checkInterval: 10s\n"),
+            vec!["spec.checkInterval", "checkInterval must be at least 30s"],
+        ),
         ("no-secret", "  provider: facebook\n  account: {id: \"2002\"}\n".to_string(), vec!["spec.secretRef", "Required value"]),
     ];
     let mut problems = vec![];
@@ -201,7 +233,10 @@ async fn kubectl_apply_refuses_invalid_connections_with_clear_messages() {
         }
     }
     // The boundary: 30s is accepted.
-    let (ok, _, err) = w.kubectl(&["apply", "-n", &ns, "-f", "-"], Some(&bad_object("thirty-seconds", &format!("  provider: facebook\n{base}  checkInterval: 30s\n  expiryWarning: 72h\n"))));
+    let (ok, _, err) = w.kubectl(
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&bad_object("thirty-seconds", &format!("  provider: facebook\n{base}  checkInterval: 30s\n  expiryWarning: 72h\n"))),
+    );
     if !ok {
         problems.push(format!("checkInterval 30s was refused: {err}"));
     }

@@ -4,7 +4,7 @@
 mod support;
 
 mod basics;
-mod chart;
-mod providers;
 mod behaviour;
+mod chart;
 mod kubectl;
+mod providers;

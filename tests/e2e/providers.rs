@@ -457,7 +457,8 @@ impl Case {
         let cid_key = if self.provider == "tiktok" { "client_key" } else { "client_id" };
         let (cid, _) = self.app.as_ref().expect("a URL needs app credentials");
         let state = format!("{ns}/{}", self.name);
-        let mut expect = vec![(cid_key, cid.clone()), ("redirect_uri", REDIRECT.to_string()), ("state", state), ("response_type", "code".to_string())];
+        let mut expect =
+            vec![(cid_key, cid.clone()), ("redirect_uri", REDIRECT.to_string()), ("state", state), ("response_type", "code".to_string())];
         if let Some(s) = &self.url_scope {
             expect.push(("scope", s.clone()));
         }
@@ -501,7 +502,11 @@ impl Case {
                     .map(|s| s.conditions.iter().map(|c| format!("{}={} {} ({})", c.type_, c.status, c.reason, c.message)).collect())
                     .unwrap_or_default();
                 let mut errs: Vec<String> = seen.into_iter().map(|e| format!("{n}: {e}")).collect();
-                errs.push(format!("{n} ({} {}): Ready never became {rs} {rr}; last conditions: {conds:#?}", self.provider, self.token_scenario()));
+                errs.push(format!(
+                    "{n} ({} {}): Ready never became {rs} {rr}; last conditions: {conds:#?}",
+                    self.provider,
+                    self.token_scenario()
+                ));
                 return errs;
             }
         };
@@ -701,7 +706,9 @@ impl Case {
                     let pu: Vec<&Ev> = evs.iter().filter(|e| e.reason == "ProviderUnavailable").collect();
                     match pu.as_slice() {
                         [e] if e.count == 1 && e.type_ == "Warning" => {}
-                        other => errs.push(format!("expected exactly one Warning ProviderUnavailable Event after the third transient answer, got {other:#?}")),
+                        other => errs.push(format!(
+                            "expected exactly one Warning ProviderUnavailable Event after the third transient answer, got {other:#?}"
+                        )),
                     }
                 }
             }
@@ -738,7 +745,15 @@ pub async fn run_cases(prefix: &str, cases: Vec<Case>) {
         .contract_violations()
         .into_iter()
         .filter(|(_, r)| needles.iter().any(|n| r.mentions(n)))
-        .map(|(p, r)| format!("contract violation at the {p} fake: {} {} -> {} {:?}", r.method, r.path.split("/bot").next().unwrap_or(""), r.status, r.fake_error))
+        .map(|(p, r)| {
+            format!(
+                "contract violation at the {p} fake: {} {} -> {} {:?}",
+                r.method,
+                r.path.split("/bot").next().unwrap_or(""),
+                r.status,
+                r.fake_error
+            )
+        })
         .collect();
     failures.extend(violations);
     let secrets: Vec<String> = cases.iter().flat_map(|c| c.secrets()).collect();
@@ -803,11 +818,11 @@ async fn the_meta_family_reports_valid_revoked_role_lost_expiring_and_transient_
             .valid()
             .cond("ExpiringSoon", "False", "NoExpiry")
             .expires(Expires::Absent),
-        Case::new("fb-paged-role", fb, page, t("fb3-paging"))
-            .app()
-            .spec(json!({"requiredRole": "admin"}))
-            .valid()
-            .cond("RoleLost", "False", "RoleConfirmed"),
+        Case::new("fb-paged-role", fb, page, t("fb3-paging")).app().spec(json!({"requiredRole": "admin"})).valid().cond(
+            "RoleLost",
+            "False",
+            "RoleConfirmed",
+        ),
         Case::new("ig-valid", ig, igid, t("valid"))
             .app()
             .spec(json!({"requiredRole": "editor"}))
@@ -815,15 +830,13 @@ async fn the_meta_family_reports_valid_revoked_role_lost_expiring_and_transient_
             .cond("RoleLost", "False", "RoleConfirmed")
             .account_name("example.shop")
             .expires(Expires::At(fb1_expiry(), 0)),
-        Case::new("il-valid", il, ilid, t("valid"))
-            .valid()
-            .cond("RoleLost", "False", "IdentityConfirmed")
-            .cond("ExpiringSoon", "False", "ExpiryUnknown"),
+        Case::new("il-valid", il, ilid, t("valid")).valid().cond("RoleLost", "False", "IdentityConfirmed").cond(
+            "ExpiringSoon",
+            "False",
+            "ExpiryUnknown",
+        ),
         Case::new("il-valid-by-id", il, fakes::INSTAGRAM_LOGIN_ID, t("valid")).valid().cond("RoleLost", "False", "IdentityConfirmed"),
-        Case::new("th-valid", th, thid, t("valid"))
-            .valid()
-            .cond("RoleLost", "False", "IdentityConfirmed")
-            .account_name("example"),
+        Case::new("th-valid", th, thid, t("valid")).valid().cond("RoleLost", "False", "IdentityConfirmed").account_name("example"),
         // Revoked and expired.
         Case::new("fb-revoked", fb, page, t("g5"))
             .app()
@@ -855,11 +868,11 @@ async fn the_meta_family_reports_valid_revoked_role_lost_expiring_and_transient_
         Case::new("fb-no-role-g9", fb, page, t("g9")).app().spec(json!({"requiredRole": "analyst"})).role_lost("RoleRemoved"),
         Case::new("fb-role-removed-g7", fb, page, t("g7")).app().role_lost("RoleRemoved"),
         Case::new("fb-insufficient", fb, page, t("fb-f")).app().spec(json!({"requiredRole": "editor"})).role_lost("InsufficientRole"),
-        Case::new("fb-analyst-is-enough", fb, page, t("fb-f-analyze"))
-            .app()
-            .spec(json!({"requiredRole": "analyst"}))
-            .valid()
-            .cond("RoleLost", "False", "RoleConfirmed"),
+        Case::new("fb-analyst-is-enough", fb, page, t("fb-f-analyze")).app().spec(json!({"requiredRole": "analyst"})).valid().cond(
+            "RoleLost",
+            "False",
+            "RoleConfirmed",
+        ),
         Case::new("fb-page-gone", fb, page, t("fb-g")).app().spec(json!({"requiredRole": "analyst"})).role_lost("RoleRemoved"),
         Case::new("fb-account-not-found", fb, page, t("g11")).app().spec(json!({"requiredRole": "analyst"})).role_lost("AccountNotFound"),
         Case::new("fb-page-mismatch", fb, page, t("fb-c")).app().role_lost("AccountMismatch").url(FACEBOOK_DIALOG),
@@ -875,11 +888,7 @@ async fn the_meta_family_reports_valid_revoked_role_lost_expiring_and_transient_
         Case::new("il-personal", il, ilid, t("il-c")).role_lost("NotProfessionalAccount"),
         Case::new("th-mismatch", th, thid, t("th-b")).app().role_lost("AccountMismatch").url(THREADS_DIALOG),
         // Expiring soon: no refresh path (no app credentials; a threads token younger than 24 h).
-        Case::new("fb-expiring", fb, page, t("page"))
-            .secret("expires_at", fb_exp_s)
-            .valid()
-            .expiring()
-            .expires(Expires::At(fb_exp, 0)),
+        Case::new("fb-expiring", fb, page, t("page")).secret("expires_at", fb_exp_s).valid().expiring().expires(Expires::At(fb_exp, 0)),
         Case::new("th-expiring", th, thid, t("valid"))
             .app()
             .secret("expires_at", th_exp_s)
@@ -924,11 +933,11 @@ async fn linkedin_reports_valid_revoked_role_lost_expiring_and_transient_tokens(
             .spec(json!({"requiredRole": "analyst"}))
             .valid()
             .cond("RoleLost", "False", "RoleConfirmed"),
-        Case::new("org-analyst-is-enough", li, org, t("li-l"))
-            .app()
-            .spec(json!({"requiredRole": "analyst"}))
-            .valid()
-            .cond("RoleLost", "False", "RoleConfirmed"),
+        Case::new("org-analyst-is-enough", li, org, t("li-l")).app().spec(json!({"requiredRole": "analyst"})).valid().cond(
+            "RoleLost",
+            "False",
+            "RoleConfirmed",
+        ),
         Case::new("member-valid", li, member, t("valid"))
             .valid()
             .cond("RoleLost", "False", "IdentityConfirmed")
@@ -948,24 +957,23 @@ async fn linkedin_reports_valid_revoked_role_lost_expiring_and_transient_tokens(
             .role_lost("AccountMismatch")
             .url(LINKEDIN_DIALOG)
             .url_scope("openid profile rw_organization_admin"),
-        Case::new("org-acls-denied", li, org, t("li-n"))
+        Case::new("org-acls-denied", li, org, t("li-n")).app().spec(json!({"requiredRole": "admin"})).scopes_missing().url(LINKEDIN_DIALOG),
+        Case::new("org-acl-revoked", li, org, t("li-f"))
             .app()
             .spec(json!({"requiredRole": "admin"}))
-            .scopes_missing()
+            .revoked("TokenInvalidated")
             .url(LINKEDIN_DIALOG),
-        Case::new("org-acl-revoked", li, org, t("li-f")).app().spec(json!({"requiredRole": "admin"})).revoked("TokenInvalidated").url(LINKEDIN_DIALOG),
         Case::new("org-acl-expired", li, org, t("li-g")).app().spec(json!({"requiredRole": "admin"})).expired().url(LINKEDIN_DIALOG),
         // LI-h with LI1's expiry (2030) still ahead: the expiry fallback says invalidated.
-        Case::new("org-acl-invalid", li, org, t("li-h")).app().spec(json!({"requiredRole": "admin"})).revoked("TokenInvalidated").url(LINKEDIN_DIALOG),
+        Case::new("org-acl-invalid", li, org, t("li-h"))
+            .app()
+            .spec(json!({"requiredRole": "admin"}))
+            .revoked("TokenInvalidated")
+            .url(LINKEDIN_DIALOG),
         Case::new("member-no-openid", li, member, t("li-j")).valid().cond("RoleLost", "False", "RoleNotVerifiable"),
         Case::new("bad-client-id", li, org, t("li-d")).app().invalid_secret(),
         Case::new("bad-client-secret", li, org, t("valid")).app_with_secret(fakes::BAD_SECRET).invalid_secret(),
-        Case::new("org-expiring", li, org, t("expiring"))
-            .app()
-            .valid()
-            .expiring()
-            .expires(Expires::At(in3d, 300))
-            .url(LINKEDIN_DIALOG),
+        Case::new("org-expiring", li, org, t("expiring")).app().valid().expiring().expires(Expires::At(in3d, 300)).url(LINKEDIN_DIALOG),
         // Introspection says "revoked" for a token a minute old: not believed (young-token rule,
         // 30 s waits); the third introspection says active.
         Case::new("org-young-token", li, org, t("li-c-young"))
@@ -1010,14 +1018,16 @@ async fn google_providers_report_valid_revoked_role_lost_expiring_and_transient_
             .scopes(&[bm], &[])
             .expiring()
             .expires(Expires::At(in1h, 120)),
-        Case::new("gbp-numeric-valid", gb, "123456789", t("valid"))
-            .spec(json!({"requiredRole": "editor"}))
-            .valid()
-            .cond("RoleLost", "False", "RoleConfirmed"),
-        Case::new("gbp-role-unknown", gb, acct, t("gb-c"))
-            .spec(json!({"requiredRole": "editor"}))
-            .valid()
-            .cond("RoleLost", "False", "RoleNotVerifiable"),
+        Case::new("gbp-numeric-valid", gb, "123456789", t("valid")).spec(json!({"requiredRole": "editor"})).valid().cond(
+            "RoleLost",
+            "False",
+            "RoleConfirmed",
+        ),
+        Case::new("gbp-role-unknown", gb, acct, t("gb-c")).spec(json!({"requiredRole": "editor"})).valid().cond(
+            "RoleLost",
+            "False",
+            "RoleNotVerifiable",
+        ),
         // Revoked and expired.
         Case::new("yt-suspended", yt, ch, t("yt-g"))
             .app()
@@ -1034,16 +1044,23 @@ async fn google_providers_report_valid_revoked_role_lost_expiring_and_transient_
         // GO1 just reported an expiry an hour ahead, so GB1's 401 (GO-c) is a revocation.
         Case::new("gbp-api-401", gb, acct, t("gb-h")).spec(json!({"requiredRole": "editor"})).revoked("TokenInvalidated"),
         // Role lost.
-        Case::new("yt-mismatch", yt, ch, t("yt-b")).app().spec(json!({"requiredRole": "editor"})).role_lost("AccountMismatch").url(GOOGLE_DIALOG),
+        Case::new("yt-mismatch", yt, ch, t("yt-b"))
+            .app()
+            .spec(json!({"requiredRole": "editor"}))
+            .role_lost("AccountMismatch")
+            .url(GOOGLE_DIALOG),
         Case::new("yt-no-channel", yt, ch, t("yt-c")).spec(json!({"requiredRole": "editor"})).role_lost("AccountNotFound"),
         Case::new("yt-forbidden", yt, ch, t("yt-h")).spec(json!({"requiredRole": "editor"})).role_lost("RoleRemoved"),
         Case::new("gbp-insufficient", gb, acct, t("gb-b")).spec(json!({"requiredRole": "editor"})).role_lost("InsufficientRole"),
-        Case::new("gbp-moderator-is-enough", gb, acct, t("gb-b"))
-            .spec(json!({"requiredRole": "moderator"}))
-            .valid()
-            .cond("RoleLost", "False", "RoleConfirmed"),
+        Case::new("gbp-moderator-is-enough", gb, acct, t("gb-b")).spec(json!({"requiredRole": "moderator"})).valid().cond(
+            "RoleLost",
+            "False",
+            "RoleConfirmed",
+        ),
         Case::new("gbp-not-found", gb, acct, t("gb-d")).spec(json!({"requiredRole": "editor"})).role_lost("AccountNotFound"),
-        Case::new("gbp-other-account", gb, "accounts/987654321", t("valid")).spec(json!({"requiredRole": "editor"})).role_lost("AccountNotFound"),
+        Case::new("gbp-other-account", gb, "accounts/987654321", t("valid"))
+            .spec(json!({"requiredRole": "editor"}))
+            .role_lost("AccountNotFound"),
         Case::new("gbp-permission-denied", gb, acct, t("gb-g")).spec(json!({"requiredRole": "editor"})).role_lost("RoleRemoved"),
         // Scopes.
         Case::new("yt-scope-denied", yt, ch, t("yt-f"))
@@ -1137,9 +1154,7 @@ async fn pinterest_reports_valid_revoked_role_lost_expiring_and_transient_tokens
         Case::new("scope-denied", pi, user, t("pi-d")).scopes_missing().missing(&["user_accounts:read"]),
         Case::new("expiring", pi, user, t("valid")).secret("expires_at", exp_s).valid().expiring().expires(Expires::At(exp, 0)),
         Case::new("throttled", pi, user, t("pi-f")).transient("RateLimited"),
-        Case::new("unclassified", pi, user, t("pi-e"))
-            .transient("ProviderUnavailable")
-            .event("UnexpectedProviderResponse", &["403"]),
+        Case::new("unclassified", pi, user, t("pi-e")).transient("ProviderUnavailable").event("UnexpectedProviderResponse", &["403"]),
         Case::new("unavailable", pi, user, t("http-503")).transient("ProviderUnavailable").until_third_failure(),
     ];
     run_cases("pinterest", cases).await;
@@ -1159,7 +1174,11 @@ async fn telegram_reports_valid_revoked_role_lost_never_expiring_and_transient_b
             .cond("ScopesMissing", "False", "NoScopesRequired")
             .cond("ExpiringSoon", "False", "NoExpiry")
             .expires(Expires::Absent),
-        Case::new("admin", tg, chat, t("tg-admin")).spec(json!({"requiredRole": "admin"})).valid().cond("RoleLost", "False", "RoleConfirmed"),
+        Case::new("admin", tg, chat, t("tg-admin")).spec(json!({"requiredRole": "admin"})).valid().cond(
+            "RoleLost",
+            "False",
+            "RoleConfirmed",
+        ),
         Case::new("no-role", tg, "@examplechannel", t("valid")).valid().cond("RoleLost", "False", "NoRoleRequired"),
         Case::new("revoked", tg, chat, t("tg-b")).revoked("TokenInvalidated").url(BOTFATHER),
         Case::new("malformed", tg, chat, t("tg-c")).invalid_secret(),

@@ -156,18 +156,8 @@ fn init_world() -> Result<World, String> {
             std::thread::park();
         }
     });
-    let child = rx
-        .recv()
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("starting the operator failed: {e}"))?;
-    Ok(World {
-        kubeconfig,
-        bin_dir,
-        operator_log,
-        endpoints: fakes.endpoints_env(),
-        _operator: Mutex::new(child),
-        fakes,
-    })
+    let child = rx.recv().map_err(|e| e.to_string())?.map_err(|e| format!("starting the operator failed: {e}"))?;
+    Ok(World { kubeconfig, bin_dir, operator_log, endpoints: fakes.endpoints_env(), _operator: Mutex::new(child), fakes })
 }
 
 /// The shared world; panics with the reason when it could not be set up.
@@ -252,7 +242,13 @@ pub fn condition(status: &SocialConnectionStatus, ty: &str) -> Option<(String, S
 }
 
 /// Waits until `pred` holds for the connection's status (90 s at most), returning it.
-pub async fn wait_for(client: &Client, ns: &str, name: &str, what: &str, pred: impl Fn(&SocialConnectionStatus) -> bool) -> SocialConnectionStatus {
+pub async fn wait_for(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&SocialConnectionStatus) -> bool,
+) -> SocialConnectionStatus {
     let api = Api::<SocialConnection>::namespaced(client.clone(), ns);
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut last = None;
@@ -281,10 +277,7 @@ pub async fn wait_condition(client: &Client, ns: &str, name: &str, ty: &str, sta
 /// Events recorded for objects in `ns`, as (type, reason, note).
 pub async fn events(client: &Client, ns: &str) -> Vec<(String, String, String)> {
     let list = Api::<Event>::namespaced(client.clone(), ns).list(&ListParams::default()).await.expect("list events");
-    list.items
-        .into_iter()
-        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
-        .collect()
+    list.items.into_iter().map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.note.unwrap_or_default())).collect()
 }
 
 /// Waits until an event with `reason` exists in `ns`.

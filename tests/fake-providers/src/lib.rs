@@ -92,11 +92,7 @@ static NONCES: AtomicU64 = AtomicU64::new(1);
 
 /// A nonce unique in this process (and unlikely to repeat across processes): `<pid>x<n>`.
 pub fn nonce() -> String {
-    format!(
-        "{}x{}",
-        std::process::id(),
-        NONCES.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{}x{}", std::process::id(), NONCES.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A token of scenario `scenario` with a fresh nonce: `<scenario>__<nonce>`.
@@ -146,22 +142,18 @@ pub async fn start_all_at(port_base: u16) -> io::Result<FakeProviders> {
 }
 
 async fn start(port_base: Option<u16>) -> io::Result<FakeProviders> {
-    let mut fakes = FakeProviders {
-        servers: Vec::new(),
-    };
+    let mut fakes = FakeProviders { servers: Vec::new() };
     for (offset, provider) in (0u16..).zip(Provider::ALL) {
         let port = match port_base {
             None => 0,
-            Some(base) => base.checked_add(offset).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "port base + 10 exceeds 65535")
-            })?,
+            Some(base) => {
+                base.checked_add(offset).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "port base + 10 exceeds 65535"))?
+            }
         };
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(provider, format!("http://{addr}")));
-        let app = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
+        let app = Router::new().fallback(handle).with_state(Arc::clone(&shared));
         let task = tokio::spawn(serve(listener, app));
         // Pushed at once, so that an error on a later bind drops (and stops) this one.
         fakes.servers.push(Server { shared, addr, task });
@@ -187,9 +179,7 @@ async fn serve(listener: TcpListener, app: Router) {
         let service = TowerToHyperService::new(app.clone());
         connections.spawn(async move {
             // A connection error concerns that connection only.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -199,9 +189,7 @@ const MAX_BODY: usize = 1 << 20;
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
     let req = request::Req::new(parts.method, &parts.uri, parts.headers, &bytes);
     let reply = providers::dispatch(&Cx::new(&shared, &req));
     shared.record(&req, &reply);
@@ -216,9 +204,7 @@ impl FakeProviders {
         self.servers
             .iter()
             .find(|s| s.shared.provider.name() == provider)
-            .unwrap_or_else(|| {
-                panic!("fake-providers: unknown provider {provider:?}; known: {PROVIDERS:?}")
-            })
+            .unwrap_or_else(|| panic!("fake-providers: unknown provider {provider:?}; known: {PROVIDERS:?}"))
     }
 
     /// The base URL of one provider's fake: `http://127.0.0.1:<port>`.
@@ -242,22 +228,13 @@ impl FakeProviders {
     pub fn endpoint_args(&self) -> Vec<String> {
         self.servers
             .iter()
-            .flat_map(|s| {
-                [
-                    "--provider-endpoint".to_string(),
-                    format!("{}={}", s.shared.provider.name(), s.shared.base_url),
-                ]
-            })
+            .flat_map(|s| ["--provider-endpoint".to_string(), format!("{}={}", s.shared.provider.name(), s.shared.base_url)])
             .collect()
     }
 
     /// The same as a `SOCIAL_PROVIDER_ENDPOINTS` value: `facebook=http://127.0.0.1:PORT,…`.
     pub fn endpoints_env(&self) -> String {
-        self.servers
-            .iter()
-            .map(|s| format!("{}={}", s.shared.provider.name(), s.shared.base_url))
-            .collect::<Vec<_>>()
-            .join(",")
+        self.servers.iter().map(|s| format!("{}={}", s.shared.provider.name(), s.shared.base_url)).collect::<Vec<_>>().join(",")
     }
 
     /// Every request one provider's fake received so far, oldest first.
@@ -276,11 +253,7 @@ impl FakeProviders {
             .iter()
             .flat_map(|s| {
                 let name = s.shared.provider.name();
-                s.shared
-                    .requests()
-                    .into_iter()
-                    .filter(|r| r.fake_error.is_some())
-                    .map(move |r| (name, r))
+                s.shared.requests().into_iter().filter(|r| r.fake_error.is_some()).map(move |r| (name, r))
             })
             .collect()
     }

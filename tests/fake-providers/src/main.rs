@@ -29,33 +29,20 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        port_base: None,
-        env_file: None,
-        quiet: false,
-    };
+    let mut args = Args { port_base: None, env_file: None, quiet: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+        let mut value = |name: &str| inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs a value"));
         match flag.as_str() {
             "--port-base" => {
                 let v = value("--port-base")?;
-                let base: u16 = v
-                    .parse()
-                    .map_err(|_| format!("--port-base: not a port: {v}"))?;
+                let base: u16 = v.parse().map_err(|_| format!("--port-base: not a port: {v}"))?;
                 if base.checked_add(10).is_none() || base == 0 {
-                    return Err(format!(
-                        "--port-base: {base}..{base}+10 is not a port range"
-                    ));
+                    return Err(format!("--port-base: {base}..{base}+10 is not a port range"));
                 }
                 args.port_base = Some(base);
             }
@@ -119,8 +106,8 @@ async fn main() -> ExitCode {
     // Written to a temporary file and renamed, so that a reader polling for PATH never sees
     // half a line.
     if let Some(path) = &args.env_file
-        && let Err(e) = std::fs::write(format!("{path}.tmp"), format!("{line}\n"))
-            .and_then(|()| std::fs::rename(format!("{path}.tmp"), path))
+        && let Err(e) =
+            std::fs::write(format!("{path}.tmp"), format!("{line}\n")).and_then(|()| std::fs::rename(format!("{path}.tmp"), path))
     {
         eprintln!("fake-providers: cannot write {path}: {e}");
         return ExitCode::FAILURE;

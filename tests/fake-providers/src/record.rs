@@ -3,14 +3,8 @@
 use std::fmt;
 
 /// The headers kept in a [`RecordedRequest`] (lower-case names).
-pub const RECORDED_HEADERS: [&str; 6] = [
-    "authorization",
-    "user-agent",
-    "accept",
-    "content-type",
-    "linkedin-version",
-    "x-restli-protocol-version",
-];
+pub const RECORDED_HEADERS: [&str; 6] =
+    ["authorization", "user-agent", "accept", "content-type", "linkedin-version", "x-restli-protocol-version"];
 
 /// One request a fake received, with the answer it gave.
 ///
@@ -54,10 +48,7 @@ impl RecordedRequest {
 
     /// A recorded header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Whether `needle` occurs anywhere in what the operator sent (path, query, headers, body),

@@ -42,30 +42,15 @@ fn is_form(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
 }
 
 impl Req {
     pub fn new(method: Method, uri: &Uri, headers: HeaderMap, body: &[u8]) -> Self {
         let raw_query = uri.query().unwrap_or("").to_string();
         let body = String::from_utf8_lossy(body).into_owned();
-        let form = if is_form(&headers) {
-            pairs(&body)
-        } else {
-            Vec::new()
-        };
-        Req {
-            method,
-            path: uri.path().to_string(),
-            query: pairs(&raw_query),
-            raw_query,
-            headers,
-            form,
-            body,
-        }
+        let form = if is_form(&headers) { pairs(&body) } else { Vec::new() };
+        Req { method, path: uri.path().to_string(), query: pairs(&raw_query), raw_query, headers, form, body }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -85,24 +70,14 @@ impl Req {
     pub fn check_common(&self) -> Result<(), Reply> {
         let ua = self.header("user-agent");
         if !ua.is_some_and(|v| v.starts_with(USER_AGENT_PREFIX)) {
-            return Err(Reply::fake(
-                400,
-                format!("User-Agent must start with {USER_AGENT_PREFIX} (got {ua:?})"),
-            ));
+            return Err(Reply::fake(400, format!("User-Agent must start with {USER_AGENT_PREFIX} (got {ua:?})")));
         }
         let accept = self.header("accept");
         let json = accept.is_some_and(|v| {
-            v.split(',').any(|part| {
-                part.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            })
+            v.split(',').any(|part| part.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")))
         });
         if !json {
-            return Err(Reply::fake(
-                400,
-                format!("Accept: application/json is required (got {accept:?})"),
-            ));
+            return Err(Reply::fake(400, format!("Accept: application/json is required (got {accept:?})")));
         }
         Ok(())
     }
@@ -111,27 +86,19 @@ impl Req {
         if self.method == want {
             Ok(())
         } else {
-            Err(Reply::fake(
-                405,
-                format!("{} {} must be called with {want}", self.method, self.path),
-            ))
+            Err(Reply::fake(405, format!("{} {} must be called with {want}", self.method, self.path)))
         }
     }
 
     /// A query parameter that must be present and non-empty.
     pub fn need_query(&self, name: &str) -> Result<&str, Reply> {
-        self.query_param(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| Reply::fake(400, format!("missing query parameter {name}")))
+        self.query_param(name).filter(|v| !v.is_empty()).ok_or_else(|| Reply::fake(400, format!("missing query parameter {name}")))
     }
 
     pub fn need_query_eq(&self, name: &str, want: &str) -> Result<(), Reply> {
         match self.query_param(name) {
             Some(v) if v == want => Ok(()),
-            got => Err(Reply::fake(
-                400,
-                format!("query parameter {name} must be {want:?} (got {got:?})"),
-            )),
+            got => Err(Reply::fake(400, format!("query parameter {name} must be {want:?} (got {got:?})"))),
         }
     }
 
@@ -142,26 +109,13 @@ impl Req {
         let mut w = want.to_vec();
         g.sort_unstable();
         w.sort_unstable();
-        if g == w {
-            Ok(())
-        } else {
-            Err(Reply::fake(
-                400,
-                format!(
-                    "query parameter fields must be {:?} (got {got:?})",
-                    want.join(",")
-                ),
-            ))
-        }
+        if g == w { Ok(()) } else { Err(Reply::fake(400, format!("query parameter fields must be {:?} (got {got:?})", want.join(",")))) }
     }
 
     /// A token sent as `Authorization: Bearer`, and not also in the query.
     pub fn bearer(&self) -> Result<&str, Reply> {
         if self.query_param("access_token").is_some() {
-            return Err(Reply::fake(
-                400,
-                "this call takes the token as Authorization: Bearer, not as query access_token",
-            ));
+            return Err(Reply::fake(400, "this call takes the token as Authorization: Bearer, not as query access_token"));
         }
         self.header("authorization")
             .and_then(|v| v.strip_prefix("Bearer "))
@@ -173,10 +127,7 @@ impl Req {
     /// A token sent as query parameter `name`, with no `Authorization` header.
     pub fn query_token(&self, name: &str) -> Result<&str, Reply> {
         if self.header("authorization").is_some() {
-            return Err(Reply::fake(
-                400,
-                format!("this call takes the token as query {name}; no Authorization header"),
-            ));
+            return Err(Reply::fake(400, format!("this call takes the token as query {name}; no Authorization header")));
         }
         self.need_query(name)
     }
@@ -187,29 +138,18 @@ impl Req {
         if is_form(&self.headers) {
             Ok(())
         } else {
-            Err(Reply::fake(
-                400,
-                format!(
-                    "Content-Type must be application/x-www-form-urlencoded (got {:?})",
-                    self.header("content-type")
-                ),
-            ))
+            Err(Reply::fake(400, format!("Content-Type must be application/x-www-form-urlencoded (got {:?})", self.header("content-type"))))
         }
     }
 
     pub fn need_form(&self, name: &str) -> Result<&str, Reply> {
-        self.form_param(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| Reply::fake(400, format!("missing form field {name}")))
+        self.form_param(name).filter(|v| !v.is_empty()).ok_or_else(|| Reply::fake(400, format!("missing form field {name}")))
     }
 
     pub fn need_form_eq(&self, name: &str, want: &str) -> Result<(), Reply> {
         match self.form_param(name) {
             Some(v) if v == want => Ok(()),
-            got => Err(Reply::fake(
-                400,
-                format!("form field {name} must be {want:?} (got {got:?})"),
-            )),
+            got => Err(Reply::fake(400, format!("form field {name} must be {want:?} (got {got:?})"))),
         }
     }
 
@@ -218,16 +158,9 @@ impl Req {
         let Some(value) = self.header("authorization") else {
             return Ok(None);
         };
-        let bad = || {
-            Reply::fake(
-                400,
-                "Authorization must be Basic base64(client_id:client_secret)",
-            )
-        };
+        let bad = || Reply::fake(400, "Authorization must be Basic base64(client_id:client_secret)");
         let encoded = value.strip_prefix("Basic ").ok_or_else(bad)?;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| bad())?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
         let text = String::from_utf8(decoded).map_err(|_| bad())?;
         let (id, secret) = text.split_once(':').ok_or_else(bad)?;
         Ok(Some((id.to_string(), secret.to_string())))
@@ -235,10 +168,7 @@ impl Req {
 
     /// No path matched.
     pub fn no_route(&self) -> Reply {
-        Reply::fake(
-            404,
-            format!("no such route on this fake: {} {}", self.method, self.path),
-        )
+        Reply::fake(404, format!("no such route on this fake: {} {}", self.method, self.path))
     }
 }
 
@@ -254,19 +184,12 @@ pub(crate) enum Client {
 /// request the tests never mean to send, so it is a `fake_error`, not a provider answer.
 pub(crate) fn check_client(id: &str, secret: &str) -> Result<Client, Reply> {
     if !id.starts_with("cid-") {
-        return Err(Reply::fake(
-            400,
-            format!("client id must look like cid-<anything> (got {id:?})"),
-        ));
+        return Err(Reply::fake(400, format!("client id must look like cid-<anything> (got {id:?})")));
     }
     if secret.is_empty() {
         return Err(Reply::fake(400, "client secret is empty"));
     }
-    Ok(if secret == crate::BAD_SECRET {
-        Client::BadSecret
-    } else {
-        Client::Good
-    })
+    Ok(if secret == crate::BAD_SECRET { Client::BadSecret } else { Client::Good })
 }
 
 /// The answer a fake sends.
@@ -301,10 +224,7 @@ impl Reply {
     /// A contract violation by the caller.
     pub fn fake(status: u16, message: impl Into<String>) -> Self {
         let message = message.into();
-        let mut reply = Self::json(
-            status,
-            serde_json::json!({ "fake_error": message }).to_string(),
-        );
+        let mut reply = Self::json(status, serde_json::json!({ "fake_error": message }).to_string());
         reply.fake_error = Some(message);
         reply
     }
@@ -322,9 +242,7 @@ impl Reply {
     }
 
     pub fn into_response(self) -> Response {
-        let mut builder = Response::builder()
-            .status(self.status)
-            .header(header::CONTENT_TYPE, self.content_type);
+        let mut builder = Response::builder().status(self.status).header(header::CONTENT_TYPE, self.content_type);
         for (name, value) in &self.headers {
             builder = builder.header(*name, value.as_str());
         }

@@ -88,10 +88,7 @@ impl Scn {
 /// The scenario part of a token: what comes before the first `__`, lower-cased (the whole
 /// token when there is no `__`).
 pub(crate) fn scenario_of(token: &str) -> String {
-    token
-        .split_once("__")
-        .map_or(token, |(s, _)| s)
-        .to_ascii_lowercase()
+    token.split_once("__").map_or(token, |(s, _)| s).to_ascii_lowercase()
 }
 
 /// Tokens the fakes issue are numbered process-wide, so that two fakes never hand out the same
@@ -124,27 +121,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub(crate) fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 impl Shared {
     pub fn new(provider: Provider, base_url: String) -> Self {
-        Shared {
-            provider,
-            base_url,
-            log: Mutex::new(Vec::new()),
-            book: Mutex::new(Book::default()),
-            echo: AtomicBool::new(false),
-        }
+        Shared { provider, base_url, log: Mutex::new(Vec::new()), book: Mutex::new(Book::default()), echo: AtomicBool::new(false) }
     }
 
     pub fn record(&self, req: &Req, reply: &Reply) {
-        let headers = RECORDED_HEADERS
-            .iter()
-            .filter_map(|name| req.header(name).map(|v| (name.to_string(), v.to_string())))
-            .collect();
+        let headers = RECORDED_HEADERS.iter().filter_map(|name| req.header(name).map(|v| (name.to_string(), v.to_string()))).collect();
         let entry = RecordedRequest {
             method: req.method.to_string(),
             path: req.path.clone(),
@@ -159,23 +145,9 @@ impl Shared {
         };
         if self.echo.load(Ordering::Relaxed) {
             // The demo's console: never print a Telegram bot token.
-            let path = if self.provider == Provider::Telegram {
-                redact_telegram_path(&entry.path)
-            } else {
-                entry.path.clone()
-            };
-            let why = entry
-                .fake_error
-                .as_deref()
-                .map(|e| format!(" fake_error: {e}"));
-            eprintln!(
-                "{} {} {} -> {}{}",
-                self.provider.name(),
-                entry.method,
-                path,
-                entry.status,
-                why.unwrap_or_default()
-            );
+            let path = if self.provider == Provider::Telegram { redact_telegram_path(&entry.path) } else { entry.path.clone() };
+            let why = entry.fake_error.as_deref().map(|e| format!(" fake_error: {e}"));
+            eprintln!("{} {} {} -> {}{}", self.provider.name(), entry.method, path, entry.status, why.unwrap_or_default());
         }
         lock(&self.log).push(entry);
     }
@@ -196,10 +168,7 @@ impl Shared {
     /// `li-c-young`: counts this introspection; returns (how many so far, `created_at`).
     pub fn introspect_young(&self, token: &str, now: i64) -> (u32, i64) {
         let mut book = lock(&self.book);
-        let entry = book
-            .introspections
-            .entry(token.to_string())
-            .or_insert((0, now - 60));
+        let entry = book.introspections.entry(token.to_string()).or_insert((0, now - 60));
         entry.0 += 1;
         *entry
     }
@@ -207,21 +176,14 @@ impl Shared {
     /// A new token for a refresh answer: `<scenario>__<stem>-<n>`, so that it keeps the
     /// scenario of the credential it replaces (`valid` for universal and unknown ones).
     pub fn mint(&self, scn: Scn, stem: &str) -> String {
-        let scenario = if scn.name == UNKNOWN {
-            "valid"
-        } else {
-            scn.name
-        };
+        let scenario = if scn.name == UNKNOWN { "valid" } else { scn.name };
         let n = MINTED.fetch_add(1, Ordering::Relaxed);
         format!("{scenario}__{stem}-{n}")
     }
 }
 
 fn redact_telegram_path(path: &str) -> String {
-    match path
-        .strip_prefix("/bot")
-        .and_then(|rest| rest.rsplit_once('/'))
-    {
+    match path.strip_prefix("/bot").and_then(|rest| rest.rsplit_once('/')) {
         Some((_, method)) => format!("/bot<redacted>/{method}"),
         None => path.to_string(),
     }
@@ -238,55 +200,30 @@ pub(crate) struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     pub fn new(sh: &'a Shared, req: &'a Req) -> Self {
-        Cx {
-            sh,
-            req,
-            now: now_unix(),
-            delay: Cell::new(None),
-        }
+        Cx { sh, req, now: now_unix(), delay: Cell::new(None) }
     }
 
     /// The scenario of `token` for the call named `call`, with the universal scenarios applied:
     /// `http-503` answers 503 here; `valid-then-503` answers 503 once the token repeats a call it
     /// already made (its first check cycle is over); `slow` sets a 30 s delay. Unknown and dead
     /// tokens come back as [`UNKNOWN`].
-    pub fn scenario(
-        &self,
-        token: &str,
-        call: &str,
-        known: &'static [&'static str],
-    ) -> Result<Scn, Reply> {
+    pub fn scenario(&self, token: &str, call: &str, known: &'static [&'static str]) -> Result<Scn, Reply> {
         self.scenario_from(token, token, call, known)
     }
 
     /// As [`Cx::scenario`], with the scenario read from `text` rather than from `token` (the
     /// Telegram bot token carries it after `<digits>:`). State is still keyed by `token`.
-    pub fn scenario_from(
-        &self,
-        token: &str,
-        text: &str,
-        call: &str,
-        known: &'static [&'static str],
-    ) -> Result<Scn, Reply> {
+    pub fn scenario_from(&self, token: &str, text: &str, call: &str, known: &'static [&'static str]) -> Result<Scn, Reply> {
         let raw = scenario_of(text);
         let mut book = lock(&self.sh.book);
-        let valid = Scn {
-            name: "valid",
-            expiring: false,
-        };
+        let valid = Scn { name: "valid", expiring: false };
         if book.dead.contains(token) {
-            return Ok(Scn {
-                name: UNKNOWN,
-                expiring: false,
-            });
+            return Ok(Scn { name: UNKNOWN, expiring: false });
         }
         match raw.as_str() {
             "http-503" => Err(Reply::unavailable()),
             "valid-then-503" => {
-                let cycle = book
-                    .cycles
-                    .entry(token.to_string())
-                    .or_insert_with(|| Some(HashSet::new()));
+                let cycle = book.cycles.entry(token.to_string()).or_insert_with(|| Some(HashSet::new()));
                 let repeated = match cycle {
                     Some(seen) => !seen.insert(call.to_string()),
                     None => true,
@@ -302,18 +239,8 @@ impl<'a> Cx<'a> {
                 self.delay.set(Some(crate::SLOW_DELAY));
                 Ok(valid)
             }
-            "expiring" => Ok(Scn {
-                name: "valid",
-                expiring: true,
-            }),
-            other => Ok(Scn {
-                name: known
-                    .iter()
-                    .copied()
-                    .find(|k| *k == other)
-                    .unwrap_or(UNKNOWN),
-                expiring: false,
-            }),
+            "expiring" => Ok(Scn { name: "valid", expiring: true }),
+            other => Ok(Scn { name: known.iter().copied().find(|k| *k == other).unwrap_or(UNKNOWN), expiring: false }),
         }
     }
 }

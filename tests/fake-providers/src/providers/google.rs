@@ -7,39 +7,27 @@ use axum::http::Method;
 use crate::request::{Client, Outcome, Reply, check_client};
 use crate::state::{Cx, Provider, UNKNOWN};
 
-pub(crate) const YOUTUBE_SCENARIOS: &[&str] = &[
-    "valid", "go-b", "go-c", "go-e", "go-f", "go-h", "yt-b", "yt-c", "yt-d", "yt-e", "yt-f",
-    "yt-g", "yt-h",
-];
-pub(crate) const GBP_SCENARIOS: &[&str] = &[
-    "valid", "go-b", "go-c", "go-e", "go-f", "go-h", "gb-b", "gb-c", "gb-d", "gb-e", "gb-f",
-    "gb-g", "gb-h", "gb-i",
-];
+pub(crate) const YOUTUBE_SCENARIOS: &[&str] =
+    &["valid", "go-b", "go-c", "go-e", "go-f", "go-h", "yt-b", "yt-c", "yt-d", "yt-e", "yt-f", "yt-g", "yt-h"];
+pub(crate) const GBP_SCENARIOS: &[&str] =
+    &["valid", "go-b", "go-c", "go-e", "go-f", "go-h", "gb-b", "gb-c", "gb-d", "gb-e", "gb-f", "gb-g", "gb-h", "gb-i"];
 
 const GO1: &str = r#"{"aud":"cid","scope":"https://www.googleapis.com/auth/youtube.readonly https://www.googleapis.com/auth/youtube.upload","expires_in":"3599"}"#;
 const GO1_GBP: &str = r#"{"aud":"cid","scope":"https://www.googleapis.com/auth/business.manage","expires_in":"3599"}"#;
 const GO_B: &str = r#"{"error":"invalid_token","error_description":"Invalid Value"}"#;
 const GO_C: &str = r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#;
-const GO_E: &str =
-    r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#;
-const GO_F: &str =
-    r#"{"error":"invalid_client","error_description":"The OAuth client was not found."}"#;
-const GO_H: &str =
-    r#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}"#;
-const YT1: &str =
-    r#"{"kind":"youtube#channelListResponse","items":[{"id":"UCexample00000000000000"}]}"#;
-const YT_B: &str =
-    r#"{"kind":"youtube#channelListResponse","items":[{"id":"UCother000000000000000000"}]}"#;
+const GO_E: &str = r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#;
+const GO_F: &str = r#"{"error":"invalid_client","error_description":"The OAuth client was not found."}"#;
+const GO_H: &str = r#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}"#;
+const YT1: &str = r#"{"kind":"youtube#channelListResponse","items":[{"id":"UCexample00000000000000"}]}"#;
+const YT_B: &str = r#"{"kind":"youtube#channelListResponse","items":[{"id":"UCother000000000000000000"}]}"#;
 const YT_C: &str = r#"{"kind":"youtube#channelListResponse","items":[]}"#;
 const GB1: &str = r#"{"name":"accounts/123456789","accountName":"Example Bakery","type":"PERSONAL","role":"OWNER"}"#;
 const GB_B: &str = r#"{"name":"accounts/123456789","accountName":"Example Bakery","type":"PERSONAL","role":"SITE_MANAGER"}"#;
-const GB_C: &str =
-    r#"{"name":"accounts/123456789","accountName":"Example Bakery","type":"PERSONAL"}"#;
-const GB_D: &str =
-    r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#;
+const GB_C: &str = r#"{"name":"accounts/123456789","accountName":"Example Bakery","type":"PERSONAL"}"#;
+const GB_D: &str = r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#;
 const GB_G: &str = r#"{"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED"}}"#;
-const GB_I: &str =
-    r#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}"#;
+const GB_I: &str = r#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}"#;
 
 /// YT-d with the given `reason` (YT-e…h are "YT-d body with another reason").
 fn yt_403(reason: &str) -> Reply {
@@ -62,11 +50,7 @@ fn gb_403(reason: &str) -> Reply {
 }
 
 fn known(cx: &Cx) -> &'static [&'static str] {
-    if cx.sh.provider == Provider::Youtube {
-        YOUTUBE_SCENARIOS
-    } else {
-        GBP_SCENARIOS
-    }
+    if cx.sh.provider == Provider::Youtube { YOUTUBE_SCENARIOS } else { GBP_SCENARIOS }
 }
 
 pub(crate) fn youtube(cx: &Cx) -> Outcome {
@@ -130,9 +114,7 @@ fn refresh(cx: &Cx) -> Outcome {
     } else {
         "https://www.googleapis.com/auth/business.manage"
     };
-    Ok(Reply::ok(format!(
-        "{{\"access_token\":\"{access}\",\"expires_in\":3599,\"scope\":\"{scope}\",\"token_type\":\"Bearer\"}}"
-    )))
+    Ok(Reply::ok(format!("{{\"access_token\":\"{access}\",\"expires_in\":3599,\"scope\":\"{scope}\",\"token_type\":\"Bearer\"}}")))
 }
 
 /// GO3: `POST /revoke?token={R or T}`, form content type, empty body, no app credentials.
@@ -141,10 +123,7 @@ fn revoke(cx: &Cx) -> Outcome {
     let req = cx.req;
     req.need_form_post()?;
     if !req.body.is_empty() {
-        return Err(Reply::fake(
-            400,
-            "GO3 sends an empty body; the token goes in query token",
-        ));
+        return Err(Reply::fake(400, "GO3 sends an empty body; the token goes in query token"));
     }
     let token = req.query_token("token")?;
     let scn = cx.scenario(token, "revoke", known(cx))?;
@@ -181,10 +160,7 @@ fn channels(cx: &Cx) -> Outcome {
 fn account(cx: &Cx, n: &str) -> Outcome {
     let req = cx.req;
     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Reply::fake(
-            400,
-            format!("GB1 is /v1/accounts/<digits> (got {})", req.path),
-        ));
+        return Err(Reply::fake(400, format!("GB1 is /v1/accounts/<digits> (got {})", req.path)));
     }
     req.method_is(Method::GET)?;
     let token = req.bearer()?;

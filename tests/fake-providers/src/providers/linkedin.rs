@@ -26,18 +26,16 @@ pub(crate) const SCENARIOS: &[&str] = &[
     "li4-400",
 ];
 
-const LI_B: &str =
-    r#"{"active":false,"status":"expired","created_at":1700000000,"expires_at":1705184000}"#;
-const LI_D: &str =
-    r#"{"error":"invalid_request","error_description":"invalid client id or token"}"#;
-const LI_E: &str =
-    r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#;
+const LI_B: &str = r#"{"active":false,"status":"expired","created_at":1700000000,"expires_at":1705184000}"#;
+const LI_D: &str = r#"{"error":"invalid_request","error_description":"invalid client id or token"}"#;
+const LI_E: &str = r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#;
 const LI_F: &str = r#"{"status":401,"serviceErrorCode":65601,"code":"REVOKED_ACCESS_TOKEN","message":"The token used in the request has been revoked by the user"}"#;
-const LI_G: &str = r#"{"status":401,"serviceErrorCode":65602,"code":"EXPIRED_ACCESS_TOKEN","message":"The token used in the request has expired"}"#;
+const LI_G: &str =
+    r#"{"status":401,"serviceErrorCode":65602,"code":"EXPIRED_ACCESS_TOKEN","message":"The token used in the request has expired"}"#;
 const LI_H: &str = r#"{"status":401,"serviceErrorCode":65600,"message":"Invalid access token"}"#;
-const LI_N: &str = r#"{"status":403,"serviceErrorCode":100,"code":"ACCESS_DENIED","message":"Not enough permissions to access: organizationAcls"}"#;
-const LI4_400: &str =
-    r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#;
+const LI_N: &str =
+    r#"{"status":403,"serviceErrorCode":100,"code":"ACCESS_DENIED","message":"Not enough permissions to access: organizationAcls"}"#;
+const LI4_400: &str = r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#;
 const LI_O: &str = r#"{"status":429,"message":"Too Many Requests"}"#;
 
 /// LI1 with the given `created_at` / `expires_at` (literal: 1760000000 / 1893456000).
@@ -49,9 +47,7 @@ fn li1(created_at: i64, expires_at: i64) -> String {
 
 /// LI-c with the given `created_at` (literal: 1760000000, an old token: revocation believed).
 fn li_c(created_at: i64) -> String {
-    format!(
-        "{{\"active\":false,\"status\":\"revoked\",\"created_at\":{created_at},\"expires_at\":1893456000}}"
-    )
+    format!("{{\"active\":false,\"status\":\"revoked\",\"created_at\":{created_at},\"expires_at\":1893456000}}")
 }
 
 pub(crate) fn linkedin(cx: &Cx) -> Outcome {
@@ -67,10 +63,7 @@ pub(crate) fn linkedin(cx: &Cx) -> Outcome {
 
 /// `client_id`, `client_secret` form fields.
 fn form_client(cx: &Cx) -> Result<Client, Reply> {
-    check_client(
-        cx.req.need_form("client_id")?,
-        cx.req.need_form("client_secret")?,
-    )
+    check_client(cx.req.need_form("client_id")?, cx.req.need_form("client_secret")?)
 }
 
 /// LI1: `POST /oauth/v2/introspectToken`, form `client_id, client_secret, token`.
@@ -87,21 +80,13 @@ fn introspect(cx: &Cx) -> Outcome {
         "li-c" | UNKNOWN => Reply::ok(li_c(1_760_000_000)),
         "li-c-young" => {
             let (count, created_at) = cx.sh.introspect_young(token, cx.now);
-            if count <= 2 {
-                Reply::ok(li_c(created_at))
-            } else {
-                Reply::ok(li1(created_at, 1_893_456_000))
-            }
+            if count <= 2 { Reply::ok(li_c(created_at)) } else { Reply::ok(li1(created_at, 1_893_456_000)) }
         }
         "li-d" | "li-d-401" => Reply::json(400, LI_D),
         "li-e" => Reply::json(401, LI_E),
         "li-o" => Reply::json(429, LI_O),
         _ => {
-            let expires_at = if scn.expiring {
-                cx.now + 3 * 86_400
-            } else {
-                1_893_456_000
-            };
+            let expires_at = if scn.expiring { cx.now + 3 * 86_400 } else { 1_893_456_000 };
             Reply::ok(li1(1_760_000_000, expires_at))
         }
     })
@@ -141,25 +126,16 @@ fn acls(cx: &Cx) -> Outcome {
     let token = req.bearer()?;
     let version = req.header("linkedin-version");
     if !version.is_some_and(|v| v.len() == 6 && v.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(Reply::fake(
-            400,
-            format!("/rest/ calls need LinkedIn-Version: <six digits> (got {version:?})"),
-        ));
+        return Err(Reply::fake(400, format!("/rest/ calls need LinkedIn-Version: <six digits> (got {version:?})")));
     }
     let restli = req.header("x-restli-protocol-version");
     if restli != Some("2.0.0") {
-        return Err(Reply::fake(
-            400,
-            format!("/rest/ calls need X-Restli-Protocol-Version: 2.0.0 (got {restli:?})"),
-        ));
+        return Err(Reply::fake(400, format!("/rest/ calls need X-Restli-Protocol-Version: 2.0.0 (got {restli:?})")));
     }
     req.need_query_eq("q", "roleAssignee")?;
     req.need_query_eq("state", "APPROVED")?;
     req.need_query_eq("count", "100")?;
-    let start: u32 = req
-        .need_query("start")?
-        .parse()
-        .map_err(|_| Reply::fake(400, "query parameter start must be a number"))?;
+    let start: u32 = req.need_query("start")?.parse().map_err(|_| Reply::fake(400, "query parameter start must be a number"))?;
     let scn = cx.scenario(token, &format!("acls@{start}"), SCENARIOS)?;
     if let Some(err) = api_error(scn) {
         return Ok(err);
@@ -226,10 +202,7 @@ mod tests {
             li1(1_760_000_000, 1_893_456_000),
             r#"{"active":true,"status":"active","created_at":1760000000,"expires_at":1893456000,"scope":"openid,profile,rw_organization_admin"}"#
         );
-        assert_eq!(
-            li_c(1_760_000_000),
-            r#"{"active":false,"status":"revoked","created_at":1760000000,"expires_at":1893456000}"#
-        );
+        assert_eq!(li_c(1_760_000_000), r#"{"active":false,"status":"revoked","created_at":1760000000,"expires_at":1893456000}"#);
         assert_eq!(
             acl_page("ADMINISTRATOR"),
             r#"{"paging":{"start":0,"count":100},"elements":[{"organization":"urn:li:organization:5001","role":"ADMINISTRATOR","state":"APPROVED","roleAssignee":"urn:li:person:abc123"}]}"#

@@ -5,10 +5,7 @@ use axum::http::Method;
 
 use crate::request::{Client, Outcome, Reply, check_client};
 use crate::state::{Cx, Provider, Scn, UNKNOWN};
-use crate::{
-    FACEBOOK_PAGE_ID, FACEBOOK_USER_ID, INSTAGRAM_ACCOUNT_ID, INSTAGRAM_LOGIN_ACCOUNT_ID,
-    INSTAGRAM_LOGIN_ID, THREADS_USER_ID,
-};
+use crate::{FACEBOOK_PAGE_ID, FACEBOOK_USER_ID, INSTAGRAM_ACCOUNT_ID, INSTAGRAM_LOGIN_ACCOUNT_ID, INSTAGRAM_LOGIN_ID, THREADS_USER_ID};
 
 /// A scenario list: the given names plus the Graph rows `g1`…`g15`.
 macro_rules! with_g_rows {
@@ -21,35 +18,10 @@ macro_rules! with_g_rows {
     };
 }
 
-pub(crate) const FACEBOOK_SCENARIOS: &[&str] = with_g_rows![
-    "valid",
-    "page",
-    "d1",
-    "d5",
-    "d5-zero",
-    "d6",
-    "app-limit",
-    "fb-c",
-    "fb-f",
-    "fb-f-analyze",
-    "fb-g",
-    "fb3-paging",
-];
-pub(crate) const INSTAGRAM_SCENARIOS: &[&str] = with_g_rows![
-    "valid",
-    "page",
-    "ig-c",
-    "ig-d",
-    "app-limit",
-    "d1",
-    "d5",
-    "d5-zero",
-    "d6",
-    "fb-f",
-    "fb-f-analyze",
-    "fb-g",
-    "fb3-paging",
-];
+pub(crate) const FACEBOOK_SCENARIOS: &[&str] =
+    with_g_rows!["valid", "page", "d1", "d5", "d5-zero", "d6", "app-limit", "fb-c", "fb-f", "fb-f-analyze", "fb-g", "fb3-paging",];
+pub(crate) const INSTAGRAM_SCENARIOS: &[&str] =
+    with_g_rows!["valid", "page", "ig-c", "ig-d", "app-limit", "d1", "d5", "d5-zero", "d6", "fb-f", "fb-f-analyze", "fb-g", "fb3-paging",];
 pub(crate) const INSTAGRAM_LOGIN_SCENARIOS: &[&str] = with_g_rows!["valid", "il-b", "il-c"];
 pub(crate) const THREADS_SCENARIOS: &[&str] = with_g_rows!["valid", "th-b"];
 
@@ -64,43 +36,13 @@ const G_ROWS: [(i64, Option<i64>, &str, &str); 15] = [
     (190, Some(463), "session has expired", "OAuthException"),
     (190, Some(492), "invalid session", "OAuthException"),
     (190, None, "Invalid OAuth access token.", "OAuthException"),
-    (
-        200,
-        None,
-        "(#200) User does not have an appropriate role on the Page",
-        "OAuthException",
-    ),
-    (
-        10,
-        None,
-        "(#10) Requires pages_read_engagement permission",
-        "OAuthException",
-    ),
-    (
-        100,
-        Some(33),
-        "Object does not exist or missing permissions",
-        "GraphMethodException",
-    ),
-    (
-        2,
-        None,
-        "An unexpected error has occurred.",
-        "OAuthException",
-    ),
-    (
-        80001,
-        None,
-        "(#80001) Too many calls to this Page account.",
-        "OAuthException",
-    ),
+    (200, None, "(#200) User does not have an appropriate role on the Page", "OAuthException"),
+    (10, None, "(#10) Requires pages_read_engagement permission", "OAuthException"),
+    (100, Some(33), "Object does not exist or missing permissions", "GraphMethodException"),
+    (2, None, "An unexpected error has occurred.", "OAuthException"),
+    (80001, None, "(#80001) Too many calls to this Page account.", "OAuthException"),
     (368, None, "temporarily blocked", "OAuthException"),
-    (
-        12,
-        None,
-        "(#12) This endpoint is deprecated",
-        "OAuthException",
-    ),
+    (12, None, "(#12) This endpoint is deprecated", "OAuthException"),
 ];
 
 fn json_str(s: &str) -> String {
@@ -110,21 +52,14 @@ fn json_str(s: &str) -> String {
 /// The top-level Graph error body of row `Gn` (1-based), exactly as in providers.md §2.11.
 pub(crate) fn g_body(n: usize) -> String {
     let (code, subcode, message, kind) = G_ROWS[n - 1];
-    let sub = subcode
-        .map(|s| format!(",\"error_subcode\":{s}"))
-        .unwrap_or_default();
-    format!(
-        "{{\"error\":{{\"message\":{},\"type\":\"{kind}\",\"code\":{code}{sub}}}}}",
-        json_str(message)
-    )
+    let sub = subcode.map(|s| format!(",\"error_subcode\":{s}")).unwrap_or_default();
+    format!("{{\"error\":{{\"message\":{},\"type\":\"{kind}\",\"code\":{code}{sub}}}}}", json_str(message))
 }
 
 /// The D4 form of row `Gn` (n ≤ 8) on `debug_token`: the error inside `data`, with `subcode`.
 pub(crate) fn d4_body(n: usize) -> String {
     let (code, subcode, message, _) = G_ROWS[n - 1];
-    let sub = subcode
-        .map(|s| format!(",\"subcode\":{s}"))
-        .unwrap_or_default();
+    let sub = subcode.map(|s| format!(",\"subcode\":{s}")).unwrap_or_default();
     format!(
         "{{\"data\":{{\"type\":\"USER\",\"is_valid\":false,\"expires_at\":1893456000,\"scopes\":[],\"error\":{{\"code\":{code}{sub},\"message\":{}}}}}}}",
         json_str(message)
@@ -192,13 +127,9 @@ pub(crate) fn instagram(cx: &Cx) -> Outcome {
 fn graph_api(cx: &Cx, known: &'static [&'static str]) -> Outcome {
     let req = cx.req;
     if req.path == NEVER_FOLLOW {
-        return Err(Reply::fake(
-            400,
-            "the operator followed paging.next; it must never do that",
-        ));
+        return Err(Reply::fake(400, "the operator followed paging.next; it must never do that"));
     }
-    let (_, rest) = strip_version(&req.path)
-        .ok_or_else(|| Reply::fake(400, "Graph paths start with /vNN.N/ (e.g. /v24.0/)"))?;
+    let (_, rest) = strip_version(&req.path).ok_or_else(|| Reply::fake(400, "Graph paths start with /vNN.N/ (e.g. /v24.0/)"))?;
     let segments: Vec<&str> = rest.split('/').collect();
     let instagram = cx.sh.provider == Provider::Instagram;
     match segments.as_slice() {
@@ -219,9 +150,7 @@ fn app_token(cx: &Cx) -> Result<Client, Reply> {
         return Err(Reply::fake(400, "the app token's | must be sent as %7C"));
     }
     let app = cx.req.need_query("access_token")?;
-    let (id, secret) = app
-        .split_once('|')
-        .ok_or_else(|| Reply::fake(400, "access_token must be the app token {cid}|{csec}"))?;
+    let (id, secret) = app.split_once('|').ok_or_else(|| Reply::fake(400, "access_token must be the app token {cid}|{csec}"))?;
     check_client(id, secret)
 }
 
@@ -266,11 +195,7 @@ fn debug_token(cx: &Cx, known: &'static [&'static str]) -> Outcome {
             // G12–G15 are not about the token: top-level (D2 transient, G15 unclassified).
             Some(n) => g_reply(cx, n),
             None => {
-                let expires_at = if scn.expiring {
-                    cx.now + 3 * 86_400
-                } else {
-                    1_893_456_000
-                };
+                let expires_at = if scn.expiring { cx.now + 3 * 86_400 } else { 1_893_456_000 };
                 Reply::ok(fb1_user(expires_at))
             }
         },
@@ -301,22 +226,14 @@ const IG_TASKS: &str = r#"["CREATE_CONTENT","MODERATE","ANALYZE"]"#;
 fn accounts_body(instagram: bool, page: (&str, &str, Option<&str>), next: Option<&str>) -> String {
     let (id, tasks, ig) = page;
     let entry = if instagram {
-        let ig = ig
-            .map(|ig| format!(",\"instagram_business_account\":{{\"id\":\"{ig}\"}}"))
-            .unwrap_or_default();
+        let ig = ig.map(|ig| format!(",\"instagram_business_account\":{{\"id\":\"{ig}\"}}")).unwrap_or_default();
         format!("{{\"id\":\"{id}\",\"tasks\":{tasks}{ig}}}")
     } else {
-        let name = if id == FACEBOOK_PAGE_ID {
-            "Example Page"
-        } else {
-            "Other Page"
-        };
+        let name = if id == FACEBOOK_PAGE_ID { "Example Page" } else { "Other Page" };
         format!("{{\"id\":\"{id}\",\"name\":\"{name}\",\"tasks\":{tasks}}}")
     };
     let paging = match next {
-        Some(next) => format!(
-            ",\"paging\":{{\"cursors\":{{\"before\":\"QQ\",\"after\":\"QR\"}},\"next\":\"{next}\"}}"
-        ),
+        Some(next) => format!(",\"paging\":{{\"cursors\":{{\"before\":\"QQ\",\"after\":\"QR\"}},\"next\":\"{next}\"}}"),
         None if instagram => String::new(),
         None => ",\"paging\":{\"cursors\":{\"before\":\"QQ\",\"after\":\"QR\"}}".to_string(),
     };
@@ -335,11 +252,7 @@ fn fb3(cx: &Cx, known: &'static [&'static str], instagram: bool) -> Outcome {
     }
     req.need_query_eq("limit", "100")?;
     let after = req.query_param("after");
-    let call = if after.is_some() {
-        "me/accounts?after"
-    } else {
-        "me/accounts"
-    };
+    let call = if after.is_some() { "me/accounts?after" } else { "me/accounts" };
     let scn = cx.scenario(token, call, known)?;
     if let Some(err) = g_error(cx, scn) {
         return Ok(err);
@@ -358,12 +271,7 @@ fn fb3(cx: &Cx, known: &'static [&'static str], instagram: bool) -> Outcome {
             }
             Some("QR") => accounts_body(instagram, ours(default_tasks), None),
             Some(cursor) => {
-                return Err(Reply::fake(
-                    400,
-                    format!(
-                        "after must be the cursor QR from paging.cursors.after (got {cursor:?})"
-                    ),
-                ));
+                return Err(Reply::fake(400, format!("after must be the cursor QR from paging.cursors.after (got {cursor:?})")));
             }
         },
         _ => accounts_body(instagram, ours(default_tasks), None),
@@ -389,10 +297,7 @@ fn revoke_user(cx: &Cx, known: &'static [&'static str]) -> Outcome {
 fn revoke_page(cx: &Cx) -> Outcome {
     cx.req.method_is(Method::DELETE)?;
     if cx.req.header("authorization").is_some() {
-        return Err(Reply::fake(
-            400,
-            "the app token goes in query access_token; no Authorization header",
-        ));
+        return Err(Reply::fake(400, "the app token goes in query access_token; no Authorization header"));
     }
     Ok(match app_token(cx)? {
         Client::BadSecret => Reply::json(400, D1),
@@ -402,18 +307,14 @@ fn revoke_page(cx: &Cx) -> Outcome {
 
 /// Graph's answer to an exchange with a wrong client secret (providers.md: code 1 or 101 with a
 /// message naming the client secret).
-const BAD_CLIENT_SECRET: &str =
-    r#"{"error":{"message":"Error validating client secret.","type":"OAuthException","code":1}}"#;
+const BAD_CLIENT_SECRET: &str = r#"{"error":{"message":"Error validating client secret.","type":"OAuthException","code":1}}"#;
 
 /// `GET /{ver}/oauth/access_token?grant_type=fb_exchange_token&client_id&client_secret&fb_exchange_token`.
 fn exchange(cx: &Cx, known: &'static [&'static str]) -> Outcome {
     let req = cx.req;
     req.method_is(Method::GET)?;
     req.need_query_eq("grant_type", "fb_exchange_token")?;
-    let client = check_client(
-        req.need_query("client_id")?,
-        req.need_query("client_secret")?,
-    )?;
+    let client = check_client(req.need_query("client_id")?, req.need_query("client_secret")?)?;
     let token = req.query_token("fb_exchange_token")?;
     let scn = cx.scenario(token, "exchange", known)?;
     if client == Client::BadSecret {
@@ -423,9 +324,7 @@ fn exchange(cx: &Cx, known: &'static [&'static str]) -> Outcome {
         return Ok(err);
     }
     let new = cx.sh.mint(scn, "EAAnew");
-    Ok(Reply::ok(format!(
-        "{{\"access_token\":\"{new}\",\"token_type\":\"bearer\",\"expires_in\":5183944}}"
-    )))
+    Ok(Reply::ok(format!("{{\"access_token\":\"{new}\",\"token_type\":\"bearer\",\"expires_in\":5183944}}")))
 }
 
 const IG_D: &str = r#"{"error":{"message":"The user is not an Instagram Business","type":"OAuthException","code":10}}"#;
@@ -460,21 +359,15 @@ pub(crate) fn instagram_login(cx: &Cx) -> Outcome {
     };
     cx.req.method_is(Method::GET)?;
     let token = cx.req.query_token("access_token")?;
-    cx.req
-        .need_fields(&["id", "user_id", "username", "account_type"])?;
+    cx.req.need_fields(&["id", "user_id", "username", "account_type"])?;
     let scn = cx.scenario(token, "me", known)?;
     if let Some(err) = g_error(cx, scn) {
         return Ok(err);
     }
     Ok(Reply::ok(match scn.name {
-        "il-b" => r#"{"id":"9999","user_id":"17841400000009999","account_type":"MEDIA_CREATOR"}"#
-            .to_string(),
-        "il-c" => format!(
-            "{{\"id\":\"{INSTAGRAM_LOGIN_ID}\",\"user_id\":\"{INSTAGRAM_LOGIN_ACCOUNT_ID}\",\"account_type\":\"PERSONAL\"}}"
-        ),
-        _ => format!(
-            "{{\"id\":\"{INSTAGRAM_LOGIN_ID}\",\"user_id\":\"{INSTAGRAM_LOGIN_ACCOUNT_ID}\",\"account_type\":\"MEDIA_CREATOR\"}}"
-        ),
+        "il-b" => r#"{"id":"9999","user_id":"17841400000009999","account_type":"MEDIA_CREATOR"}"#.to_string(),
+        "il-c" => format!("{{\"id\":\"{INSTAGRAM_LOGIN_ID}\",\"user_id\":\"{INSTAGRAM_LOGIN_ACCOUNT_ID}\",\"account_type\":\"PERSONAL\"}}"),
+        _ => format!("{{\"id\":\"{INSTAGRAM_LOGIN_ID}\",\"user_id\":\"{INSTAGRAM_LOGIN_ACCOUNT_ID}\",\"account_type\":\"MEDIA_CREATOR\"}}"),
     }))
 }
 
@@ -504,10 +397,7 @@ pub(crate) fn threads(cx: &Cx) -> Outcome {
 
 fn graph_no_route(cx: &Cx) -> Reply {
     if strip_version(&cx.req.path).is_none() {
-        Reply::fake(
-            400,
-            format!("Graph paths start with /vNN.N/ (got {})", cx.req.path),
-        )
+        Reply::fake(400, format!("Graph paths start with /vNN.N/ (got {})", cx.req.path))
     } else {
         cx.req.no_route()
     }
@@ -524,9 +414,7 @@ fn refresh_long_lived(cx: &Cx, known: &'static [&'static str], grant: &str, stem
         return Ok(err);
     }
     let new = cx.sh.mint(scn, stem);
-    Ok(Reply::ok(format!(
-        "{{\"access_token\":\"{new}\",\"token_type\":\"bearer\",\"expires_in\":5183944}}"
-    )))
+    Ok(Reply::ok(format!("{{\"access_token\":\"{new}\",\"token_type\":\"bearer\",\"expires_in\":5183944}}")))
 }
 
 #[cfg(test)]
@@ -581,21 +469,14 @@ mod tests {
             r#"{"data":[{"id":"2002","name":"Example Page","tasks":["ANALYZE","ADVERTISE","MODERATE","CREATE_CONTENT","MANAGE"]}],"paging":{"cursors":{"before":"QQ","after":"QR"}}}"#
         );
         assert_eq!(
-            accounts_body(
-                true,
-                (FACEBOOK_PAGE_ID, IG_TASKS, Some(INSTAGRAM_ACCOUNT_ID)),
-                None
-            ),
+            accounts_body(true, (FACEBOOK_PAGE_ID, IG_TASKS, Some(INSTAGRAM_ACCOUNT_ID)), None),
             r#"{"data":[{"id":"2002","tasks":["CREATE_CONTENT","MODERATE","ANALYZE"],"instagram_business_account":{"id":"17841400000000000"}}]}"#
         );
     }
 
     #[test]
     fn graph_version_prefix_is_recognised() {
-        assert_eq!(
-            strip_version("/v24.0/debug_token"),
-            Some(("24.0", "debug_token"))
-        );
+        assert_eq!(strip_version("/v24.0/debug_token"), Some(("24.0", "debug_token")));
         assert_eq!(strip_version("/v1.0/me"), Some(("1.0", "me")));
         assert_eq!(strip_version("/debug_token"), None);
         assert_eq!(strip_version("/v24/me"), None);

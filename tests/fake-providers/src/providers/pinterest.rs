@@ -5,9 +5,7 @@ use axum::http::Method;
 use crate::request::{Client, Outcome, Reply, check_client};
 use crate::state::{Cx, UNKNOWN};
 
-pub(crate) const SCENARIOS: &[&str] = &[
-    "valid", "pi-b", "pi-c", "pi-d", "pi-e", "pi-f", "pi2-b", "pi2-c",
-];
+pub(crate) const SCENARIOS: &[&str] = &["valid", "pi-b", "pi-c", "pi-d", "pi-e", "pi-f", "pi2-b", "pi2-c"];
 
 const PI_C: &str = r#"{"code":2,"message":"Authentication failed."}"#;
 const PI_D: &str = r#"{"code":3,"message":"Your token does not have sufficient permissions to perform this operation."}"#;
@@ -43,12 +41,7 @@ fn user_account(cx: &Cx) -> Outcome {
 fn refresh(cx: &Cx) -> Outcome {
     let req = cx.req;
     req.need_form_post()?;
-    let (id, secret) = req.basic()?.ok_or_else(|| {
-        Reply::fake(
-            400,
-            "PI2 needs Authorization: Basic base64(client_id:client_secret)",
-        )
-    })?;
+    let (id, secret) = req.basic()?.ok_or_else(|| Reply::fake(400, "PI2 needs Authorization: Basic base64(client_id:client_secret)"))?;
     let client = check_client(&id, &secret)?;
     req.need_form_eq("grant_type", "refresh_token")?;
     let refresh = req.need_form("refresh_token")?;

@@ -6,9 +6,7 @@ use axum::http::Method;
 use crate::request::{Outcome, Reply};
 use crate::state::{Cx, UNKNOWN};
 
-pub(crate) const SCENARIOS: &[&str] = &[
-    "valid", "tg-b", "tg-c", "tg-e", "tg-f", "tg-f-403", "tg-g", "tg-h", "tg-i", "tg-j", "tg-admin",
-];
+pub(crate) const SCENARIOS: &[&str] = &["valid", "tg-b", "tg-c", "tg-e", "tg-f", "tg-f-403", "tg-g", "tg-h", "tg-i", "tg-j", "tg-admin"];
 
 const TG1: &str = r#"{"ok":true,"result":{"id":6006,"is_bot":true,"username":"example_bot"}}"#;
 const TG_B: &str = r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#;
@@ -21,16 +19,10 @@ const TG_F_403: &str = r#"{"ok":false,"error_code":403,"description":"Forbidden:
 const TG_G: &str = r#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001234567890}}"#;
 const TG_H: &str = r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#;
 const TG_I: &str = r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#;
-const TG_J: &str =
-    r#"{"ok":false,"error_code":400,"description":"Bad Request: member list is inaccessible"}"#;
+const TG_J: &str = r#"{"ok":false,"error_code":400,"description":"Bad Request: member list is inaccessible"}"#;
 
 pub(crate) fn telegram(cx: &Cx) -> Outcome {
-    let Some((token, method)) = cx
-        .req
-        .path
-        .strip_prefix("/bot")
-        .and_then(|r| r.rsplit_once('/'))
-    else {
+    let Some((token, method)) = cx.req.path.strip_prefix("/bot").and_then(|r| r.rsplit_once('/')) else {
         return Err(cx.req.no_route());
     };
     if method != "getMe" && method != "getChatMember" {

@@ -19,10 +19,9 @@ pub(crate) fn tiktok(cx: &Cx) -> Outcome {
         "/v2/user/info/" => user_info(cx),
         "/v2/oauth/token/" => refresh(cx),
         "/v2/oauth/revoke/" => revoke(cx),
-        "/v2/user/info" | "/v2/oauth/token" | "/v2/oauth/revoke" => Err(Reply::fake(
-            404,
-            format!("TikTok paths end in a slash: {}/", cx.req.path),
-        )),
+        "/v2/user/info" | "/v2/oauth/token" | "/v2/oauth/revoke" => {
+            Err(Reply::fake(404, format!("TikTok paths end in a slash: {}/", cx.req.path)))
+        }
         _ => Err(cx.req.no_route()),
     }
 }
@@ -31,8 +30,7 @@ pub(crate) fn tiktok(cx: &Cx) -> Outcome {
 fn user_info(cx: &Cx) -> Outcome {
     cx.req.method_is(Method::GET)?;
     let token = cx.req.bearer()?;
-    cx.req
-        .need_fields(&["open_id", "union_id", "display_name"])?;
+    cx.req.need_fields(&["open_id", "union_id", "display_name"])?;
     let scn = cx.scenario(token, "user_info", SCENARIOS)?;
     Ok(match scn.name {
         "tt-b" => Reply::ok(
@@ -48,10 +46,7 @@ fn user_info(cx: &Cx) -> Outcome {
 }
 
 fn form_client(cx: &Cx) -> Result<Client, Reply> {
-    check_client(
-        cx.req.need_form("client_key")?,
-        cx.req.need_form("client_secret")?,
-    )
+    check_client(cx.req.need_form("client_key")?, cx.req.need_form("client_secret")?)
 }
 
 /// TT2: `POST /v2/oauth/token/`, form `client_key, client_secret, grant_type=refresh_token,
@@ -73,11 +68,7 @@ fn refresh(cx: &Cx) -> Outcome {
     let access = cx.sh.mint(scn, "act.new");
     let new_refresh = cx.sh.mint(scn, "rft.new");
     // A `tt-b` refresh token belongs to another account: TT2-a with another open_id.
-    let open_id = if scn.name == "tt-b" {
-        "tt-open-other"
-    } else {
-        "tt-open-1"
-    };
+    let open_id = if scn.name == "tt-b" { "tt-open-other" } else { "tt-open-1" };
     Ok(Reply::ok(format!(
         "{{\"access_token\":\"{access}\",\"expires_in\":7200,\"open_id\":\"{open_id}\",\"refresh_expires_in\":15552000,\"refresh_token\":\"{new_refresh}\",\"scope\":\"user.info.basic\",\"token_type\":\"Bearer\"}}"
     )))

@@ -5,20 +5,16 @@ use axum::http::Method;
 use crate::request::{Client, Outcome, Reply, check_client};
 use crate::state::{Cx, UNKNOWN};
 
-pub(crate) const SCENARIOS: &[&str] = &[
-    "valid", "x-b", "x-c", "x-d", "x-e", "x-f", "x-g", "x2-b", "x2-c",
-];
+pub(crate) const SCENARIOS: &[&str] = &["valid", "x-b", "x-c", "x-d", "x-e", "x-f", "x-g", "x2-b", "x2-c"];
 
-const X_C: &str =
-    r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#;
+const X_C: &str = r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#;
 const X_D: &str = r#"{"title":"Unsupported Authentication","detail":"Application-Only is forbidden.","type":"https://api.x.com/2/problems/unsupported-authentication","status":403}"#;
-const X_E: &str = r#"{"title":"Forbidden","detail":"User is suspended.","type":"https://api.x.com/2/problems/user-suspended","status":403}"#;
+const X_E: &str =
+    r#"{"title":"Forbidden","detail":"User is suspended.","type":"https://api.x.com/2/problems/user-suspended","status":403}"#;
 const X_F: &str = r#"{"title":"Client Forbidden","detail":"App not enrolled.","reason":"client-not-enrolled","type":"https://api.x.com/2/problems/client-forbidden"}"#;
 const X_G: &str = r#"{"title":"Too Many Requests","type":"about:blank","status":429,"detail":"Too Many Requests"}"#;
-const X2_B: &str =
-    r#"{"error":"unauthorized_client","error_description":"Missing valid authorization header"}"#;
-const X2_C: &str =
-    r#"{"error":"invalid_request","error_description":"Value passed for the token was invalid."}"#;
+const X2_B: &str = r#"{"error":"unauthorized_client","error_description":"Missing valid authorization header"}"#;
+const X2_C: &str = r#"{"error":"invalid_request","error_description":"Value passed for the token was invalid."}"#;
 
 pub(crate) fn x(cx: &Cx) -> Outcome {
     match cx.req.path.as_str() {
@@ -53,17 +49,11 @@ fn me(cx: &Cx) -> Outcome {
 fn client(cx: &Cx) -> Result<Client, Reply> {
     let id = cx.req.need_form("client_id")?;
     if !id.starts_with("cid-") {
-        return Err(Reply::fake(
-            400,
-            format!("client id must look like cid-<anything> (got {id:?})"),
-        ));
+        return Err(Reply::fake(400, format!("client id must look like cid-<anything> (got {id:?})")));
     }
     match cx.req.basic()? {
         None => Ok(Client::Good),
-        Some((basic_id, _)) if basic_id != id => Err(Reply::fake(
-            400,
-            "the Basic client id differs from form client_id",
-        )),
+        Some((basic_id, _)) if basic_id != id => Err(Reply::fake(400, "the Basic client id differs from form client_id")),
         Some((basic_id, secret)) => check_client(&basic_id, &secret),
     }
 }
@@ -99,10 +89,7 @@ fn revoke(cx: &Cx) -> Outcome {
     let token = req.need_form("token")?;
     let hint = req.need_form("token_type_hint")?;
     if hint != "refresh_token" && hint != "access_token" {
-        return Err(Reply::fake(
-            400,
-            format!("token_type_hint must be refresh_token or access_token (got {hint:?})"),
-        ));
+        return Err(Reply::fake(400, format!("token_type_hint must be refresh_token or access_token (got {hint:?})")));
     }
     let client = client(cx)?;
     let scn = cx.scenario(token, &format!("revoke:{hint}"), SCENARIOS)?;

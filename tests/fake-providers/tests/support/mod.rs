@@ -30,9 +30,7 @@ pub struct Harness {
 
 /// `a=1&b=2`, percent-encoded as a form.
 pub fn enc(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
 /// Installs ring as rustls' process-wide provider. Built inside the workspace, reqwest's
@@ -46,20 +44,13 @@ pub fn operator_client() -> reqwest::Client {
     install_crypto_provider();
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    reqwest::Client::builder()
-        .user_agent(UA)
-        .default_headers(headers)
-        .build()
-        .expect("client")
+    reqwest::Client::builder().user_agent(UA).default_headers(headers).build().expect("client")
 }
 
 impl Harness {
     pub async fn start() -> Self {
         install_crypto_provider();
-        Harness {
-            fakes: fake_providers::start_all().await.expect("fakes start"),
-            http: operator_client(),
-        }
+        Harness { fakes: fake_providers::start_all().await.expect("fakes start"), http: operator_client() }
     }
 
     fn url(&self, provider: &str, path: &str, query: &[(&str, &str)]) -> String {
@@ -73,51 +64,23 @@ impl Harness {
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
         let response = request.send().await.expect("request");
-        Answer {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: response.text().await.expect("body"),
-        }
+        Answer { status: response.status().as_u16(), headers: response.headers().clone(), body: response.text().await.expect("body") }
     }
 
     pub async fn get(&self, provider: &str, path: &str, query: &[(&str, &str)]) -> Answer {
-        self.send(self.http.get(self.url(provider, path, query)))
-            .await
+        self.send(self.http.get(self.url(provider, path, query))).await
     }
 
-    pub async fn get_bearer(
-        &self,
-        provider: &str,
-        path: &str,
-        query: &[(&str, &str)],
-        token: &str,
-    ) -> Answer {
-        self.send(
-            self.http
-                .get(self.url(provider, path, query))
-                .header(AUTHORIZATION, format!("Bearer {token}")),
-        )
-        .await
+    pub async fn get_bearer(&self, provider: &str, path: &str, query: &[(&str, &str)], token: &str) -> Answer {
+        self.send(self.http.get(self.url(provider, path, query)).header(AUTHORIZATION, format!("Bearer {token}"))).await
     }
 
     pub async fn post_form(&self, provider: &str, path: &str, form: &[(&str, &str)]) -> Answer {
-        self.send(
-            self.http
-                .post(self.url(provider, path, &[]))
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(enc(form)),
-        )
-        .await
+        self.send(self.http.post(self.url(provider, path, &[])).header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(enc(form)))
+            .await
     }
 
-    pub async fn post_form_basic(
-        &self,
-        provider: &str,
-        path: &str,
-        form: &[(&str, &str)],
-        id: &str,
-        secret: &str,
-    ) -> Answer {
+    pub async fn post_form_basic(&self, provider: &str, path: &str, form: &[(&str, &str)], id: &str, secret: &str) -> Answer {
         self.send(
             self.http
                 .post(self.url(provider, path, &[]))
