@@ -10,6 +10,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 t0=$SECONDS
+# Lint first: a formatting slip or a clippy warning fails in seconds, before the long suite.
+echo "==> cargo fmt --check and cargo clippy (warnings are errors)" >&2
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> lint clean after $((SECONDS - t0))s" >&2
+
 echo "==> building the control plane (etcd, kube-apiserver, kubectl, helm; cached after the first run)" >&2
 bash scripts/control-plane.sh build >&2
 echo "==> control plane ready to start after $((SECONDS - t0))s" >&2

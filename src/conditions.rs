@@ -262,7 +262,7 @@ mod tests {
         let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let t1: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
         let first = condition(&[], ConditionType::Valid, CondStatus::True, "TokenValid", String::new(), Some(1), t0);
-        let again = condition(&[first.clone()], ConditionType::Valid, CondStatus::True, "TokenValid", "m".into(), Some(1), t1);
+        let again = condition(std::slice::from_ref(&first), ConditionType::Valid, CondStatus::True, "TokenValid", "m".into(), Some(1), t1);
         assert_eq!(again.last_transition_time, Time(t0));
         let flipped = condition(&[first], ConditionType::Valid, CondStatus::False, "Expired", String::new(), Some(1), t1);
         assert_eq!(flipped.last_transition_time, Time(t1));

@@ -575,7 +575,7 @@ mod tests {
         })
     }
 
-    fn cond<'a>(d: &'a Decision, ty: ConditionType) -> (&'a str, &'a str) {
+    fn cond(d: &Decision, ty: ConditionType) -> (&str, &str) {
         let c = find(&d.status.conditions, ty).unwrap();
         (c.status.as_str(), c.reason.as_str())
     }

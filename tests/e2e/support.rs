@@ -254,10 +254,10 @@ pub async fn wait_for(
     let mut last = None;
     while Instant::now() < deadline {
         if let Some(obj) = api.get_opt(name).await.expect("get SocialConnection") {
-            if let Some(st) = &obj.status {
-                if pred(st) {
-                    return st.clone();
-                }
+            if let Some(st) = &obj.status
+                && pred(st)
+            {
+                return st.clone();
             }
             last = obj.status;
         }
