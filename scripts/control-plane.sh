@@ -24,9 +24,17 @@
 #       (ca.crt, ...), DIR/*.log and DIR/env, KEY=value lines: KUBECONFIG,
 #       SCO_CP_DIR, BIN_DIR, KUBECTL, HELM, KUBE_APISERVER_URL, APISERVER_PORT,
 #       APISERVER_PID, ETCD_CLIENT_PORT, ETCD_PEER_PORT, ETCD_PID,
-#       WATCHDOG_PID, K8S_VERSION. With --watch-pid, a watchdog stops
-#       everything once PID has exited. If start fails, its servers are
+#       WATCHDOG_PID, K8S_VERSION, AUDIT_LOG. With --watch-pid, a watchdog
+#       stops everything once PID has exited. If start fails, its servers are
 #       stopped and DIR keeps only the logs (the error shows their tails).
+#   scripts/control-plane.sh stop-apiserver --dir DIR
+#       Stop only kube-apiserver of the control plane in DIR (TERM, then
+#       KILL); etcd, the watchdog, the certificates and the data stay. For
+#       fault tests: clients see connection refused until start-apiserver.
+#   scripts/control-plane.sh start-apiserver --dir DIR
+#       Start kube-apiserver again on the same port, with the same
+#       certificates, etcd and audit log, wait until /readyz is ok, and
+#       update APISERVER_PID in DIR/env. Fails if it is running already.
 #   scripts/control-plane.sh stop --dir DIR [--keep-logs]
 #       Stop everything started for DIR (TERM, then KILL) and delete DIR
 #       (with --keep-logs, keep DIR/*.log and delete the rest).
@@ -34,6 +42,14 @@
 #       Foreground demo: start in a temporary dir, print the kubeconfig path
 #       on stdout (hints on stderr), wait for Ctrl-C/TERM, then stop and
 #       clean up.
+#
+# Audit log: kube-apiserver writes DIR/audit.log (JSON lines, one per
+# request at stage ResponseComplete, plus ResponseStarted for watches) under
+# the policy DIR/audit-policy.yaml: every request made by a ServiceAccount
+# (group system:serviceaccounts) at level Metadata (user, verb, objectRef with
+# resource/subresource/namespace/name, responseStatus.code, userAgent; never
+# request or response bodies, so no Secret data), nothing else. The e2e suite
+# reads it to prove the Helm chart grants exactly what the operator uses.
 #
 # tests/control-plane/smoke.sh checks everything the e2e suite relies on.
 #
@@ -350,6 +366,21 @@ extendedKeyUsage=clientAuth"
 
 b64() { base64 <"$1" | tr -d '\n'; }
 
+# write_audit_policy FILE: Metadata for every ServiceAccount request, None
+# for everyone else (the admin's test traffic would only make the log big).
+write_audit_policy() {
+    cat >"$1" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+# One event per request (ResponseComplete; watches also at ResponseStarted).
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+EOF
+}
+
 write_kubeconfig() {
     local dir="$1" port="$2" pki="$1/pki"
     (
@@ -430,11 +461,12 @@ start_etcd() {
     die "etcd: no free ports after 5 attempts"
 }
 
-# start_apiserver DIR: sets APISERVER_PID, APISERVER_PORT.
+# start_apiserver DIR [PORT]: sets APISERVER_PID, APISERVER_PORT. With PORT
+# (a restart), only that port is tried.
 start_apiserver() {
-    local dir="$1" pki="$1/pki" attempt rc log_offset
+    local dir="$1" fixed_port="${2:-}" pki="$1/pki" attempt rc log_offset
     for attempt in 1 2 3 4 5; do
-        APISERVER_PORT="$(free_ports 1)"
+        APISERVER_PORT="${fixed_port:-$(free_ports 1)}"
         log_offset="$(file_size "$dir/kube-apiserver.log")"
         launch "$dir" kube-apiserver "$APISERVER_BIN" \
             --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
@@ -452,12 +484,18 @@ start_apiserver() {
             --service-cluster-ip-range=10.0.0.0/24 \
             --cert-dir="$dir/apiserver-certs" \
             --profiling=false \
-            --endpoint-reconciler-type=none
+            --endpoint-reconciler-type=none \
+            --audit-policy-file="$dir/audit-policy.yaml" \
+            --audit-log-path="$dir/audit.log" \
+            --audit-log-format=json \
+            --audit-log-mode=blocking
         # --endpoint-reconciler-type=none: the "kubernetes" Service cannot get
         # a loopback endpoint (rejected by validation, logged every 10 s); no
         # pod runs here to need it. --authorization-mode=RBAC: no kubelets, so
         # no Node authorizer. --api-audiences equals the issuer, which is the
-        # default audience of `kubectl create token`.
+        # default audience of `kubectl create token`. Audit: see the header;
+        # blocking mode writes each event before the answer is sent, so a
+        # test that has its answer finds the event in the log.
         APISERVER_PID=$LAUNCHED_PID
         rc=0
         wait_until "$READY_TIMEOUT" "$APISERVER_PID" "kube-apiserver /readyz" \
@@ -466,7 +504,7 @@ start_apiserver() {
         if [[ $rc == 0 ]]; then
             return 0
         fi
-        if [[ $rc == 2 ]] && port_was_taken "$dir/kube-apiserver.log" "$log_offset"; then
+        if [[ $rc == 2 && -z "$fixed_port" ]] && port_was_taken "$dir/kube-apiserver.log" "$log_offset"; then
             log "kube-apiserver: port race (attempt $attempt), retrying with another port"
             continue
         fi
@@ -516,6 +554,7 @@ write_env() {
         printf 'ETCD_PID=%q\n' "$ETCD_PID"
         printf 'WATCHDOG_PID=%q\n' "${WATCHDOG_PID:-}"
         printf 'K8S_VERSION=%q\n' "$K8S_VERSION"
+        printf 'AUDIT_LOG=%q\n' "$dir/audit.log"
     } >"$tmp"
     mv -f "$tmp" "$dir/env"
 }
@@ -550,6 +589,7 @@ do_start() {
     OWNED_DIR="$dir"
     log "starting etcd $ETCD_VERSION and kube-apiserver $K8S_VERSION in $dir"
     gen_pki "$dir/pki"
+    write_audit_policy "$dir/audit-policy.yaml"
     start_etcd "$dir"
     start_apiserver "$dir"
     write_kubeconfig "$dir" "$APISERVER_PORT"
@@ -636,6 +676,72 @@ cmd_stop() {
 }
 
 # ---------------------------------------------------------------------------
+# stop-apiserver / start-apiserver (fault tests)
+# ---------------------------------------------------------------------------
+
+# env_value DIR KEY: the value of KEY in DIR/env (written by write_env with
+# printf %q; the values we read are numbers and paths without spaces).
+env_value() {
+    local line
+    line="$(grep -m1 "^$2=" "$1/env" 2>/dev/null)" || die "$1/env has no $2 (was the control plane started with start --dir $1?)"
+    line="${line#*=}"
+    [[ $line == "''" ]] && line=""
+    printf '%s\n' "$line"
+}
+
+# dir_arg ARGS...: the absolute DIR of `--dir DIR`, the only argument.
+dir_arg() {
+    local dir=""
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+        --dir) dir="${2:?--dir needs a value}"; shift ;;
+        *) die "unknown argument $1" ;;
+        esac
+        shift
+    done
+    [[ -n "$dir" ]] || die "--dir DIR is required"
+    dir="$(abs_dir "$dir")"
+    [[ -e "$dir/$MARKER" ]] || die "$dir holds no control plane started by this script"
+    printf '%s\n' "$dir"
+}
+
+cmd_stop_apiserver() {
+    local dir pid deadline
+    dir="$(dir_arg "$@")"
+    pid="$(cat "$dir/kube-apiserver.pid" 2>/dev/null || true)"
+    if ! pid_is_ours "$pid" "$dir"; then
+        log "kube-apiserver of $dir is not running"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + STOP_GRACE))
+    while alive "$pid" && ((SECONDS < deadline)); do
+        sleep 0.1
+    done
+    if alive "$pid"; then
+        log "kube-apiserver (pid $pid) did not stop after ${STOP_GRACE}s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    log "kube-apiserver of $dir stopped (etcd keeps running)"
+}
+
+cmd_start_apiserver() {
+    local dir
+    dir="$(dir_arg "$@")"
+    if pid_is_ours "$(cat "$dir/kube-apiserver.pid" 2>/dev/null)" "$dir"; then
+        die "kube-apiserver of $dir is running already"
+    fi
+    pid_is_ours "$(env_value "$dir" ETCD_PID)" "$dir" || die "etcd of $dir is not running; start the whole control plane again"
+    ETCD_CLIENT_PORT="$(env_value "$dir" ETCD_CLIENT_PORT)"
+    ETCD_PEER_PORT="$(env_value "$dir" ETCD_PEER_PORT)"
+    ETCD_PID="$(env_value "$dir" ETCD_PID)"
+    WATCHDOG_PID="$(env_value "$dir" WATCHDOG_PID)"
+    start_apiserver "$dir" "$(env_value "$dir" APISERVER_PORT)"
+    write_env "$dir"
+    log "kube-apiserver of $dir ready again on port $APISERVER_PORT (pid $APISERVER_PID)"
+}
+
+# ---------------------------------------------------------------------------
 # run
 # ---------------------------------------------------------------------------
 
@@ -679,6 +785,8 @@ main() {
     build) cmd_build "$@" ;;
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
+    stop-apiserver) cmd_stop_apiserver "$@" ;;
+    start-apiserver) cmd_start_apiserver "$@" ;;
     run) cmd_run "$@" ;;
     _watchdog) cmd_watchdog "$@" ;; # internal, see start_watchdog
     -h | --help | help) usage ;;

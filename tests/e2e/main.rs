@@ -3,6 +3,8 @@
 
 mod support;
 
+mod rbac_audit;
+
 mod basics;
 mod behaviour;
 mod chart;

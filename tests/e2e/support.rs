@@ -321,3 +321,183 @@ pub fn path(rel: &str) -> PathBuf {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// The API server's audit log of the shared control plane (`scripts/control-plane.sh` writes it
+/// next to the kubeconfig).
+pub fn audit_log() -> PathBuf {
+    world().kubeconfig.parent().map(|d| d.join("audit.log")).expect("the kubeconfig has a directory")
+}
+
+/// Runs kubectl with `kubeconfig`; returns (success, stdout, stderr).
+pub fn kubectl_at(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new(world().bin_dir.join("kubectl"));
+    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("kubectl");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("kubectl output");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A control plane of one test's own (etcd + kube-apiserver from `scripts/control-plane.sh`),
+/// for scenarios that must not share the API server (stopping it, running an operator on every
+/// namespace) with the rest of the suite. It has the CRD installed; dropping it stops it.
+pub struct ControlPlane {
+    /// The state directory (`DIR` of `control-plane.sh start --dir DIR`).
+    pub dir: PathBuf,
+    /// Its admin kubeconfig.
+    pub kubeconfig: PathBuf,
+}
+
+impl ControlPlane {
+    /// Starts one (blocking: call it from `spawn_blocking` or accept the wait) and installs the
+    /// CRD; panics with the script's output when it cannot.
+    pub fn start(tag: &str) -> ControlPlane {
+        let dir = std::env::temp_dir().join(format!("sco-e2e-{tag}-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/control-plane.sh"))
+            .args(["start", "--dir"])
+            .arg(&dir)
+            .args(["--watch-pid", &std::process::id().to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run control-plane.sh");
+        assert!(out.status.success(), "a private control plane did not start: {}", String::from_utf8_lossy(&out.stderr));
+        let cp = ControlPlane { kubeconfig: dir.join("kubeconfig"), dir };
+        let crd = repo().join("crds/socialconnections.social.connections.dev.yaml");
+        let (ok, _, err) = cp.kubectl(&["apply", "--server-side", "-f", crd.to_str().expect("utf-8 path")], None);
+        assert!(ok, "installing the CRD failed: {err}");
+        let (ok, _, err) =
+            cp.kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "crd/socialconnections.social.connections.dev"], None);
+        assert!(ok, "the CRD was not established: {err}");
+        cp
+    }
+
+    /// kubectl with this control plane's admin kubeconfig.
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        kubectl_at(&self.kubeconfig, args, stdin)
+    }
+
+    /// An admin client.
+    pub async fn client(&self) -> Client {
+        let kc = Kubeconfig::read_from(&self.kubeconfig).expect("read kubeconfig");
+        let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig");
+        Client::try_from(cfg).expect("client")
+    }
+
+    /// Its audit log.
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+
+    fn script(&self, cmd: &str) {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/control-plane.sh"))
+            .args([cmd, "--dir"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run control-plane.sh");
+        assert!(out.status.success(), "control-plane.sh {cmd} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Stops only kube-apiserver (etcd keeps the data).
+    pub fn stop_apiserver(&self) {
+        self.script("stop-apiserver");
+    }
+
+    /// Starts kube-apiserver again on the same port; returns once /readyz is ok.
+    pub fn start_apiserver(&self) {
+        self.script("start-apiserver");
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo().join("scripts/control-plane.sh"))
+            .args(["stop", "--dir"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// An operator process of one test's own, on `kubeconfig`, watching `namespaces` (all when
+/// empty), talking to the shared fake providers; its output goes to a file. Spawned from the
+/// calling thread with PR_SET_PDEATHSIG, so it never outlives the test; dropping it kills it.
+pub struct OperatorProcess {
+    /// The process.
+    pub child: Child,
+    /// Where stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl OperatorProcess {
+    /// Starts the operator binary.
+    pub fn spawn(kubeconfig: &Path, namespaces: &[&str], log: &Path) -> OperatorProcess {
+        let w = world();
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("operator log");
+        let mut cmd = Command::new(operator_binary());
+        cmd.arg("run").args(["--health-addr", "127.0.0.1:0", "--log-format", "json"]);
+        for ns in namespaces {
+            cmd.args(["--namespace", ns]);
+        }
+        cmd.env("KUBECONFIG", kubeconfig)
+            .env("SOCIAL_PROVIDER_ENDPOINTS", &w.endpoints)
+            .env("RUST_LOG", "info,social_connection_operator=debug")
+            .env_remove("SOCIAL_WATCH_NAMESPACES")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out);
+        die_with_parent(&mut cmd);
+        let child = cmd.spawn().expect("start the operator");
+        OperatorProcess { child, log: log.to_path_buf() }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Everything it printed.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// (VmRSS, VmHWM) in KiB from `/proc/<pid>/status`: resident memory now and at its peak.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc/<pid>/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {name} in /proc/<pid>/status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// SIGKILL, and wait for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

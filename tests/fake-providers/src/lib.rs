@@ -40,8 +40,16 @@ pub const PROVIDERS: [&str; 11] = [
     "tiktok",
 ];
 
-/// The universal scenarios every provider answers the same way (see the crate docs).
-pub const UNIVERSAL_SCENARIOS: [&str; 4] = state::UNIVERSAL;
+/// The universal scenarios every provider answers the same way (see the crate docs), hostile
+/// ones included.
+pub const UNIVERSAL_SCENARIOS: [&str; 10] = state::UNIVERSAL;
+
+/// The hostile universal scenarios (each also as `valid-then-<name>`: valid for the token's
+/// first check cycle, then hostile).
+pub const HOSTILE_SCENARIOS: [&str; 6] = state::HOSTILE;
+
+/// The size of scenario `huge-body`'s body: 2 GiB.
+pub const HUGE_BODY_BYTES: u64 = request::HUGE_BODY_BYTES;
 
 /// The client secret every fake rejects with its provider's client-authentication-failure row.
 pub const BAD_SECRET: &str = "bad-secret";
@@ -176,7 +184,8 @@ async fn serve(listener: TcpListener, app: Router) {
                 continue;
             }
         };
-        let service = TowerToHyperService::new(app.clone());
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let service = TowerToHyperService::new(app.clone().layer(axum::Extension(request::ConnFd(fd))));
         connections.spawn(async move {
             // A connection error concerns that connection only.
             let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
@@ -189,14 +198,16 @@ const MAX_BODY: usize = 1 << 20;
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    let conn = parts.extensions.get::<request::ConnFd>().copied();
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let received_at = std::time::SystemTime::now();
     let req = request::Req::new(parts.method, &parts.uri, parts.headers, &bytes);
     let reply = providers::dispatch(&Cx::new(&shared, &req));
-    shared.record(&req, &reply);
+    shared.record(&req, &reply, received_at);
     if let Some(delay) = reply.delay {
         tokio::time::sleep(delay).await;
     }
-    reply.into_response()
+    reply.into_response(conn)
 }
 
 impl FakeProviders {

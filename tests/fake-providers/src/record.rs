@@ -31,8 +31,11 @@ pub struct RecordedRequest {
     /// Why the fake refused the request as a contract violation (missing `User-Agent`, token in
     /// the wrong place, missing parameter, unknown route, …); `None` for a well-formed request.
     pub fake_error: Option<String>,
-    /// The body the fake answered.
+    /// The body the fake answered (for a hostile scenario's streamed or binary body, a
+    /// description in angle brackets).
     pub response_body: String,
+    /// When the request arrived.
+    pub received_at: std::time::SystemTime,
 }
 
 impl RecordedRequest {

@@ -196,6 +196,7 @@ pub(crate) fn check_client(id: &str, secret: &str) -> Result<Client, Reply> {
 #[derive(Clone, Debug)]
 pub(crate) struct Reply {
     pub status: u16,
+    /// The body (for a [`Hostile`] body: what the record shows instead).
     pub body: String,
     pub content_type: &'static str,
     pub headers: Vec<(&'static str, String)>,
@@ -203,7 +204,35 @@ pub(crate) struct Reply {
     pub delay: Option<Duration>,
     /// Set when the request broke the contract.
     pub fake_error: Option<String>,
+    /// A body that is not a plain string: streamed, cut, or not UTF-8.
+    pub hostile: Option<Hostile>,
 }
+
+/// The bodies of the hostile scenarios (see the README's "Hostile scenarios").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hostile {
+    /// 2 GiB of one JSON string, generated chunk by chunk as the client reads.
+    Huge,
+    /// A few bytes, then one byte every 500 ms for 60 s: still arriving at the 20 s timeout.
+    Trickle,
+    /// Half of the announced body, then a TCP reset (SO_LINGER 0, then close).
+    Reset,
+    /// A JSON body with bytes that are not UTF-8.
+    InvalidUtf8,
+}
+
+/// The whole size of [`Hostile::Huge`].
+pub(crate) const HUGE_BODY_BYTES: u64 = 2 << 30;
+const CHUNK: usize = 64 << 10;
+static FILLER: [u8; CHUNK] = [b'a'; CHUNK];
+/// What [`Hostile::Reset`] announces (Content-Length) and how much of it it sends.
+const RESET_ANNOUNCED: usize = 4096;
+const RESET_SENT: usize = 2048;
+
+/// The file descriptor of the connection a request came on (an extension of every request), so
+/// that [`Hostile::Reset`] can turn the close into a reset.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnFd(pub std::os::fd::RawFd);
 
 impl Reply {
     pub fn json(status: u16, body: impl Into<String>) -> Self {
@@ -214,7 +243,21 @@ impl Reply {
             headers: Vec::new(),
             delay: None,
             fake_error: None,
+            hostile: None,
         }
+    }
+
+    /// A 200 answer with one of the hostile bodies.
+    pub fn hostile(kind: Hostile) -> Self {
+        let shown = match kind {
+            Hostile::Huge => format!("<{HUGE_BODY_BYTES} bytes of a JSON string, streamed>"),
+            Hostile::Trickle => "<a JSON body trickling one byte per 500 ms for 60 s>".to_string(),
+            Hostile::Reset => format!("<{RESET_SENT} of {RESET_ANNOUNCED} announced bytes, then a TCP reset>"),
+            Hostile::InvalidUtf8 => "<JSON with invalid UTF-8: {\"id\":\"\\xff\\xfe\"}>".to_string(),
+        };
+        let mut reply = Self::ok(shown);
+        reply.hostile = Some(kind);
+        reply
     }
 
     pub fn ok(body: impl Into<String>) -> Self {
@@ -241,17 +284,89 @@ impl Reply {
         self
     }
 
-    pub fn into_response(self) -> Response {
+    /// The HTTP response; `conn` is the connection's descriptor (needed by [`Hostile::Reset`]).
+    pub fn into_response(self, conn: Option<ConnFd>) -> Response {
         let mut builder = Response::builder().status(self.status).header(header::CONTENT_TYPE, self.content_type);
         for (name, value) in &self.headers {
             builder = builder.header(*name, value.as_str());
         }
-        builder.body(Body::from(self.body)).unwrap_or_else(|_| {
+        let body = match self.hostile {
+            None => Body::from(self.body),
+            Some(Hostile::InvalidUtf8) => Body::from(&b"{\"id\":\"\xff\xfe\"}"[..]),
+            Some(Hostile::Huge) => huge_body(),
+            Some(Hostile::Trickle) => trickle_body(),
+            Some(Hostile::Reset) => {
+                builder = builder.header(header::CONTENT_LENGTH, RESET_ANNOUNCED);
+                reset_body(conn)
+            }
+        };
+        builder.body(body).unwrap_or_else(|_| {
             let mut r = Response::new(Body::from("fake-providers: could not build the reply"));
             *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             r
         })
     }
+}
+
+/// [`Hostile::Huge`]: `{"data":"aaa…` for 2 GiB, produced only as fast as the client reads and
+/// dropped when it goes away.
+fn huge_body() -> Body {
+    let stream = futures_util::stream::unfold(0u64, |sent| async move {
+        if sent >= HUGE_BODY_BYTES {
+            return None;
+        }
+        let chunk = if sent == 0 { bytes::Bytes::from_static(b"{\"data\":\"") } else { bytes::Bytes::from_static(&FILLER) };
+        let next = sent + chunk.len() as u64;
+        Some((Ok::<_, std::io::Error>(chunk), next))
+    });
+    Body::from_stream(stream)
+}
+
+/// [`Hostile::Trickle`]: `{"id":"` at once, then one digit every 500 ms for 60 s, then `"}`.
+fn trickle_body() -> Body {
+    let stream = futures_util::stream::unfold(0u32, |n| async move {
+        let chunk: &'static [u8] = match n {
+            0 => b"{\"id\":\"",
+            1..=120 => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                b"1"
+            }
+            121 => b"\"}",
+            _ => return None,
+        };
+        Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(chunk)), n + 1))
+    });
+    Body::from_stream(stream)
+}
+
+/// [`Hostile::Reset`]: the first half of the announced body, a short pause, then the socket is
+/// set to linger 0 and the body fails, so the server closes it with a RST.
+fn reset_body(conn: Option<ConnFd>) -> Body {
+    let stream = futures_util::stream::unfold(0u8, move |step| async move {
+        match step {
+            0 => Some((Ok(bytes::Bytes::from(format!("{{\"data\":\"{}", "a".repeat(RESET_SENT - 9)))), 1)),
+            1 => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if let Some(ConnFd(fd)) = conn {
+                    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+                    // SAFETY: the connection (and so `fd`) is alive while hyper polls this body;
+                    // setsockopt only reads `linger`.
+                    unsafe {
+                        libc::setsockopt(
+                            fd,
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            (&raw const linger).cast(),
+                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                        );
+                    }
+                }
+                Some((Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fake-providers: reset mid-body")), 2))
+            }
+            _ => None,
+        }
+    });
+    Body::from_stream(stream)
 }
 
 /// The first value named `name` in decoded query or form pairs.

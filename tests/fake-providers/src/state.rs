@@ -65,7 +65,40 @@ impl Provider {
 pub(crate) const UNKNOWN: &str = "(unknown)";
 
 /// The universal scenarios, answered the same way by every provider.
-pub(crate) const UNIVERSAL: [&str; 4] = ["http-503", "valid-then-503", "expiring", "slow"];
+pub(crate) const UNIVERSAL: [&str; 10] = [
+    "http-503",
+    "valid-then-503",
+    "expiring",
+    "slow",
+    "retry-after-max",
+    "huge-body",
+    "trickle-body",
+    "reset-mid-body",
+    "invalid-utf8",
+    "deep-json",
+];
+
+/// The hostile universal scenarios (also after `valid-then-`).
+pub(crate) const HOSTILE: [&str; 6] = ["retry-after-max", "huge-body", "trickle-body", "reset-mid-body", "invalid-utf8", "deep-json"];
+
+/// The answer of a hostile universal scenario (or `503` for `valid-then-503`).
+fn universal_failure(name: &str) -> Option<Reply> {
+    use crate::request::Hostile;
+    Some(match name {
+        "503" | "http-503" => Reply::unavailable(),
+        // u64::MAX seconds: providers.md §2.5 says clamp to 24 h, never fail.
+        "retry-after-max" => Reply::json(429, r#"{"error":"rate limited"}"#).with_header("retry-after", u64::MAX.to_string()),
+        "huge-body" => Reply::hostile(Hostile::Huge),
+        "trickle-body" => Reply::hostile(Hostile::Trickle),
+        "reset-mid-body" => Reply::hostile(Hostile::Reset),
+        "invalid-utf8" => Reply::hostile(Hostile::InvalidUtf8),
+        "deep-json" => Reply::ok(format!("{}{}", "[".repeat(DEEP_JSON_LEVELS), "]".repeat(DEEP_JSON_LEVELS))),
+        _ => return None,
+    })
+}
+
+/// How deep scenario `deep-json` nests its arrays.
+pub(crate) const DEEP_JSON_LEVELS: usize = 10_000;
 
 /// A token's scenario after the universal ones are applied: `http-503` never gets here,
 /// `valid-then-503`, `slow` and `expiring` arrive as `valid` (with the flags below).
@@ -129,7 +162,7 @@ impl Shared {
         Shared { provider, base_url, log: Mutex::new(Vec::new()), book: Mutex::new(Book::default()), echo: AtomicBool::new(false) }
     }
 
-    pub fn record(&self, req: &Req, reply: &Reply) {
+    pub fn record(&self, req: &Req, reply: &Reply, received_at: SystemTime) {
         let headers = RECORDED_HEADERS.iter().filter_map(|name| req.header(name).map(|v| (name.to_string(), v.to_string()))).collect();
         let entry = RecordedRequest {
             method: req.method.to_string(),
@@ -142,6 +175,7 @@ impl Shared {
             status: reply.status,
             fake_error: reply.fake_error.clone(),
             response_body: reply.body.clone(),
+            received_at,
         };
         if self.echo.load(Ordering::Relaxed) {
             // The demo's console: never print a Telegram bot token.
@@ -220,21 +254,30 @@ impl<'a> Cx<'a> {
         if book.dead.contains(token) {
             return Ok(Scn { name: UNKNOWN, expiring: false });
         }
+        if let Some(then) = raw.strip_prefix("valid-then-").and_then(universal_failure) {
+            let cycle = book.cycles.entry(token.to_string()).or_insert_with(|| Some(HashSet::new()));
+            let repeated = match cycle {
+                Some(seen) => !seen.insert(call.to_string()),
+                None => true,
+            };
+            return if repeated {
+                *cycle = None;
+                Err(then)
+            } else {
+                Ok(valid)
+            };
+        }
+        if let Some(failure) = universal_failure(&raw) {
+            return Err(failure);
+        }
+        // `delay-<n>s` (n in 1..=19): valid, answered after n seconds (within the 20 s timeout).
+        if let Some(secs) = raw.strip_prefix("delay-").and_then(|r| r.strip_suffix('s')).and_then(|n| n.parse::<u64>().ok())
+            && (1..=19).contains(&secs)
+        {
+            self.delay.set(Some(Duration::from_secs(secs)));
+            return Ok(valid);
+        }
         match raw.as_str() {
-            "http-503" => Err(Reply::unavailable()),
-            "valid-then-503" => {
-                let cycle = book.cycles.entry(token.to_string()).or_insert_with(|| Some(HashSet::new()));
-                let repeated = match cycle {
-                    Some(seen) => !seen.insert(call.to_string()),
-                    None => true,
-                };
-                if repeated {
-                    *cycle = None;
-                    Err(Reply::unavailable())
-                } else {
-                    Ok(valid)
-                }
-            }
             "slow" => {
                 self.delay.set(Some(crate::SLOW_DELAY));
                 Ok(valid)

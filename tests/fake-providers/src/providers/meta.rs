@@ -18,12 +18,39 @@ macro_rules! with_g_rows {
     };
 }
 
-pub(crate) const FACEBOOK_SCENARIOS: &[&str] =
-    with_g_rows!["valid", "page", "d1", "d5", "d5-zero", "d6", "app-limit", "fb-c", "fb-f", "fb-f-analyze", "fb-g", "fb3-paging",];
-pub(crate) const INSTAGRAM_SCENARIOS: &[&str] =
-    with_g_rows!["valid", "page", "ig-c", "ig-d", "app-limit", "d1", "d5", "d5-zero", "d6", "fb-f", "fb-f-analyze", "fb-g", "fb3-paging",];
-pub(crate) const INSTAGRAM_LOGIN_SCENARIOS: &[&str] = with_g_rows!["valid", "il-b", "il-c"];
-pub(crate) const THREADS_SCENARIOS: &[&str] = with_g_rows!["valid", "th-b"];
+pub(crate) const FACEBOOK_SCENARIOS: &[&str] = with_g_rows![
+    "valid",
+    "page",
+    "d1",
+    "d5",
+    "d5-zero",
+    "d6",
+    "app-limit",
+    "fb-c",
+    "fb-f",
+    "fb-f-analyze",
+    "fb-g",
+    "fb3-paging",
+    "buc-1e300",
+];
+pub(crate) const INSTAGRAM_SCENARIOS: &[&str] = with_g_rows![
+    "valid",
+    "page",
+    "ig-c",
+    "ig-d",
+    "app-limit",
+    "d1",
+    "d5",
+    "d5-zero",
+    "d6",
+    "fb-f",
+    "fb-f-analyze",
+    "fb-g",
+    "fb3-paging",
+    "buc-1e300",
+];
+pub(crate) const INSTAGRAM_LOGIN_SCENARIOS: &[&str] = with_g_rows!["valid", "il-b", "il-c", "buc-1e300"];
+pub(crate) const THREADS_SCENARIOS: &[&str] = with_g_rows!["valid", "th-b", "buc-1e300"];
 
 /// G1–G15: (`code`, `error_subcode`, `message`, `type`). G15 ("anything else") has no literal in
 /// providers.md; code 12 is in no row, so it is unclassified.
@@ -89,10 +116,24 @@ fn g_reply(cx: &Cx, n: usize) -> Reply {
     reply
 }
 
+/// Hostile scenario `buc-1e300`: the G13 answer (80001, transient) whose
+/// `X-Business-Use-Case-Usage` asks to wait `1e300` minutes (providers.md §2.5: clamp to 24 h).
+fn buc_1e300(cx: &Cx) -> Reply {
+    let mut reply = g_reply(cx, 13);
+    reply.headers.retain(|(name, _)| *name != "x-business-use-case-usage");
+    reply.with_header(
+        "x-business-use-case-usage",
+        format!(
+            "{{\"{FACEBOOK_PAGE_ID}\":[{{\"type\":\"pages\",\"call_count\":100,\"total_cputime\":20,\"total_time\":30,\"estimated_time_to_regain_access\":1e300}}]}}"
+        ),
+    )
+}
+
 /// The G table on a call other than `debug_token`: `gN` → its row, unknown → G8.
 fn g_error(cx: &Cx, scn: Scn) -> Option<Reply> {
     match scn.g_row() {
         Some(n) => Some(g_reply(cx, n)),
+        None if scn.name == "buc-1e300" => Some(buc_1e300(cx)),
         None if scn.name == UNKNOWN => Some(g_reply(cx, 8)),
         None if scn.name == "app-limit" => Some(Reply::json(400, APP_LIMIT)),
         None => None,
@@ -186,6 +227,7 @@ fn debug_token(cx: &Cx, known: &'static [&'static str]) -> Outcome {
         "d5-zero" => Reply::ok(D5_ZERO),
         "d6" => Reply::ok(D6),
         "app-limit" => Reply::json(400, APP_LIMIT),
+        "buc-1e300" => buc_1e300(cx),
         UNKNOWN => Reply::ok(d4_body(8)),
         _ => match scn.g_row() {
             Some(n @ 1..=8) => Reply::ok(d4_body(n)),

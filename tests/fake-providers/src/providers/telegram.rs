@@ -6,7 +6,8 @@ use axum::http::Method;
 use crate::request::{Outcome, Reply};
 use crate::state::{Cx, UNKNOWN};
 
-pub(crate) const SCENARIOS: &[&str] = &["valid", "tg-b", "tg-c", "tg-e", "tg-f", "tg-f-403", "tg-g", "tg-h", "tg-i", "tg-j", "tg-admin"];
+pub(crate) const SCENARIOS: &[&str] =
+    &["valid", "tg-b", "tg-c", "tg-e", "tg-f", "tg-f-403", "tg-g", "tg-h", "tg-i", "tg-retry-max", "tg-j", "tg-admin"];
 
 const TG1: &str = r#"{"ok":true,"result":{"id":6006,"is_bot":true,"username":"example_bot"}}"#;
 const TG_B: &str = r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#;
@@ -19,6 +20,8 @@ const TG_F_403: &str = r#"{"ok":false,"error_code":403,"description":"Forbidden:
 const TG_G: &str = r#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001234567890}}"#;
 const TG_H: &str = r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#;
 const TG_I: &str = r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#;
+/// Hostile TG-i: `retry_after` of u64::MAX seconds (providers.md §2.5: clamp to 24 h).
+const TG_RETRY_MAX: &str = r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 18446744073709551615","parameters":{"retry_after":18446744073709551615}}"#;
 const TG_J: &str = r#"{"ok":false,"error_code":400,"description":"Bad Request: member list is inaccessible"}"#;
 
 pub(crate) fn telegram(cx: &Cx) -> Outcome {
@@ -46,6 +49,7 @@ pub(crate) fn telegram(cx: &Cx) -> Outcome {
         (_, "tg-b" | UNKNOWN) => Reply::json(401, TG_B),
         (_, "tg-c") => Reply::json(404, TG_C),
         (_, "tg-i") => Reply::json(429, TG_I),
+        (_, "tg-retry-max") => Reply::json(429, TG_RETRY_MAX),
         ("getMe", _) => Reply::ok(TG1),
         (_, "tg-e") => Reply::ok(TG_E),
         (_, "tg-f") => Reply::ok(TG_F),

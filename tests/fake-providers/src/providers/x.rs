@@ -5,7 +5,7 @@ use axum::http::Method;
 use crate::request::{Client, Outcome, Reply, check_client};
 use crate::state::{Cx, UNKNOWN};
 
-pub(crate) const SCENARIOS: &[&str] = &["valid", "x-b", "x-c", "x-d", "x-e", "x-f", "x-g", "x2-b", "x2-c"];
+pub(crate) const SCENARIOS: &[&str] = &["valid", "x-b", "x-c", "x-d", "x-e", "x-f", "x-g", "x-reset-max", "x2-b", "x2-c"];
 
 const X_C: &str = r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#;
 const X_D: &str = r#"{"title":"Unsupported Authentication","detail":"Application-Only is forbidden.","type":"https://api.x.com/2/problems/unsupported-authentication","status":403}"#;
@@ -40,6 +40,11 @@ fn me(cx: &Cx) -> Outcome {
             .with_header("x-rate-limit-limit", "75")
             .with_header("x-rate-limit-remaining", "0")
             .with_header("x-rate-limit-reset", (cx.now + 60).to_string()),
+        // Hostile: a reset time of u64::MAX unix seconds (providers.md §2.5: clamp to 24 h).
+        "x-reset-max" => Reply::json(429, X_G)
+            .with_header("x-rate-limit-limit", "75")
+            .with_header("x-rate-limit-remaining", "0")
+            .with_header("x-rate-limit-reset", u64::MAX.to_string()),
         _ => Reply::ok(r#"{"data":{"id":"4004","name":"Example","username":"example"}}"#),
     })
 }
