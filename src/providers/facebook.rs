@@ -5,6 +5,8 @@
 use async_trait::async_trait;
 
 use super::graph::{self, FACEBOOK_BASE, Graph, TokenType};
+use super::lifecycle::{Lifecycle, RefreshOutcome, RevokeOutcome};
+use super::meta_tokens;
 use super::oauth_errors::{code_at, identity_finding};
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile};
 use crate::api::ProviderKind;
@@ -42,6 +44,7 @@ impl Provider for Facebook {
             let Some(info) = graph.debug_token(&mut report, &app_token).await else { return report };
             report.granted_scopes = Some(info.granted(|_, targets| targets.iter().any(|t| t == acct)));
             token_type = Some(info.token_type);
+            report.token_type = token_type;
         }
         // FB2: without FB1 a liveness probe whose id tells the type; for PAGE tokens an
         // identity check (FB-b, FB-c, FB-d).
@@ -50,7 +53,10 @@ impl Provider for Facebook {
             match token_type {
                 Some(TokenType::Page) if id != acct => report.role.push(identity_finding("Facebook", acct, &[&id])),
                 Some(_) => {}
-                None => token_type = Some(if id == acct { TokenType::Page } else { TokenType::User }),
+                None => {
+                    token_type = Some(if id == acct { TokenType::Page } else { TokenType::User });
+                    report.token_type = token_type;
+                }
             }
         }
         // FB3, when a role is required.
@@ -65,7 +71,21 @@ impl Provider for Facebook {
         }
         report
     }
+
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &meta_tokens::EXCHANGE_LIFECYCLE
+    }
+
+    async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+        meta_tokens::exchange(http, KIND_SELF, input).await
+    }
+
+    async fn revoke(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
+        meta_tokens::revoke(http, KIND_SELF, input).await
+    }
 }
+
+const KIND_SELF: ProviderKind = ProviderKind::Facebook;
 
 #[cfg(test)]
 mod tests {

@@ -2,13 +2,14 @@
 //! google-business-profile: the GO1 tokeninfo probe, the GO rows that apply to every Google
 //! answer (GO-c 401, GO-h rate limits), and the check flow "GO1, then the provider's role call".
 //!
-//! Refresh (GO2) and revoke (GO3) are not made here yet.
+//! Refresh (GO2) and revoke (GO3) live here too: both Google providers make them alike.
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use url::Url;
 
 use super::http::Answer;
+use super::lifecycle::{self, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
 use super::{
     AppKeys, CheckInput, CheckReport, ExpiryFact, Interruption, ProviderHttp, ProviderProfile, RoleFinding, ScopeDenial, TokenVerdict,
     split_scopes,
@@ -33,6 +34,66 @@ pub const fn profile(default_scopes: &'static [&'static str]) -> ProviderProfile
         default_scopes,
         reports_scopes: true,
         tokens_expire: true,
+    }
+}
+
+/// GO2 before the probe (lead 10 min), not rotating; GO3 revokes (§3.8).
+pub static LIFECYCLE: Lifecycle = Lifecycle {
+    renewal: Renewal::RefreshToken { keys: AppKeys::ClientIdAndSecret, rotates: false, unknown_expiry_due: false },
+    lead: std::time::Duration::from_secs(10 * 60),
+    revokes: true,
+};
+
+/// GO2: `POST /token`, form `grant_type=refresh_token, refresh_token, client_id,
+/// client_secret`. GO-e `invalid_grant` → `TokenInvalidated`; GO-f (401 `invalid_client`, 400
+/// `unauthorized_client`) → `InvalidSecret`; GO-h transient.
+pub async fn refresh(http: &ProviderHttp, kind: ProviderKind, input: &CheckInput<'_>) -> RefreshOutcome {
+    let Some((app, secret, refresh)) = input.app.and_then(|a| Some((a, a.client_secret.as_ref()?, input.refresh_token?))) else {
+        return RefreshOutcome::NotSupported;
+    };
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.expose()),
+        ("client_id", app.client_id.as_str()),
+        ("client_secret", secret.expose()),
+    ];
+    let answer = match http.send(kind, http.client().post(http.url(kind, OAUTH_BASE, "/token")).form(&form)).await {
+        Ok(a) => a,
+        Err(i) => return RefreshOutcome::Interrupted(i),
+    };
+    let json = answer.json();
+    let (error, description) = lifecycle::oauth_error(json.as_ref());
+    match (answer.status, error) {
+        (200..=299, _) => lifecycle::credential_or_transient(&answer, input.now, "Google"),
+        (400, Some("invalid_grant")) => lifecycle::invalidated(input, "Google", description),
+        (401, Some("invalid_client")) | (400, Some("unauthorized_client")) => lifecycle::client_rejected(input, "Google", description),
+        _ => match rate_limit(&answer, json.as_ref(), input.now) {
+            Some(i) => RefreshOutcome::Interrupted(i),
+            None => lifecycle::refresh_other(&answer, error.or(error_status(json.as_ref())), input.now),
+        },
+    }
+}
+
+/// GO3: `POST /revoke?token={R}` (`{T}` without one), form content type, empty body, no app
+/// credentials. 2xx done; 400 `invalid_token` already invalid.
+pub async fn revoke(http: &ProviderHttp, kind: ProviderKind, input: &CheckInput<'_>) -> RevokeOutcome {
+    let token = input.refresh_token.unwrap_or(input.token);
+    let mut url = http.url(kind, OAUTH_BASE, "/revoke");
+    url.query_pairs_mut().append_pair("token", token.expose());
+    let request = http.client().post(url).header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body("");
+    let answer = match http.send(kind, request).await {
+        Ok(a) => a,
+        Err(i) => return RevokeOutcome::Interrupted(i),
+    };
+    let json = answer.json();
+    let error = lifecycle::oauth_error(json.as_ref()).0;
+    match (answer.status, error) {
+        (200..=299, _) => RevokeOutcome::Revoked { already_invalid: false },
+        (400, Some("invalid_token")) => RevokeOutcome::Revoked { already_invalid: true },
+        _ => match rate_limit(&answer, json.as_ref(), input.now) {
+            Some(i) => RevokeOutcome::Interrupted(i),
+            None => lifecycle::revoke_other(&answer, error, input.now, "Google"),
+        },
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::google::{self, ApiOutcome};
 use super::http::Answer;
+use super::lifecycle::{Lifecycle, RefreshOutcome, RevokeOutcome};
 use super::{CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, RoleFinding, ScopeDenial};
 use crate::api::{ProviderKind, RequiredRole};
 use crate::conditions::RoleReason;
@@ -44,6 +45,18 @@ impl Provider for GoogleBusinessProfile {
             http.url(KIND, API_BASE, &format!("/v1/accounts/{number}"))
         });
         google::check(http, KIND, input, role_call, gb1_rows).await
+    }
+
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &google::LIFECYCLE
+    }
+
+    async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+        google::refresh(http, KIND, input).await
+    }
+
+    async fn revoke(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
+        google::revoke(http, KIND, input).await
     }
 }
 

@@ -321,6 +321,8 @@ pub struct TokenInfo {
     pub scopes: Vec<String>,
     /// `data.granular_scopes`.
     pub granular: Vec<Granular>,
+    /// `data.user_id`: the user a PAGE token acts for (its revoke call names it, §3.1).
+    pub user_id: Option<String>,
 }
 
 impl TokenInfo {
@@ -350,7 +352,7 @@ impl TokenInfo {
             })
             .unwrap_or_default();
         let token_type = if str_at(data, "/type") == Some("PAGE") { TokenType::Page } else { TokenType::User };
-        TokenInfo { token_type, scopes: strings(data.get("scopes")), granular }
+        TokenInfo { token_type, scopes: strings(data.get("scopes")), granular, user_id: code_at(data, "/user_id") }
     }
 }
 
@@ -918,6 +920,7 @@ mod tests {
                 Granular { scope: "b".into(), target_ids: vec!["9".into()] },
                 Granular { scope: "c".into(), target_ids: vec![] },
             ],
+            user_id: None,
         };
         assert_eq!(info.granted(|_, ids| ids.iter().any(|i| i == "2002")), vec!["a".to_string(), "c".to_string()]);
     }

@@ -7,6 +7,8 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use super::graph::{self, Effect, FACEBOOK_BASE, Graph, GraphError, TokenType};
+use super::lifecycle::{Lifecycle, RefreshOutcome, RevokeOutcome};
+use super::meta_tokens;
 use super::oauth_errors::{code_at, identity_finding};
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile, RoleFinding};
 use crate::api::ProviderKind;
@@ -67,6 +69,7 @@ impl Provider for Instagram {
         if let Some(app_token) = graph::app_token(input) {
             let Some(i) = graph.debug_token(&mut report, &app_token).await else { return report };
             report.granted_scopes = Some(i.granted(|scope, targets| covers(scope, targets, acct, None)));
+            report.token_type = Some(i.token_type);
             info = Some(i);
         }
         // IG2, always.
@@ -94,7 +97,21 @@ impl Provider for Instagram {
         }
         report
     }
+
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &meta_tokens::EXCHANGE_LIFECYCLE
+    }
+
+    async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+        meta_tokens::exchange(http, KIND_SELF, input).await
+    }
+
+    async fn revoke(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
+        meta_tokens::revoke(http, KIND_SELF, input).await
+    }
 }
+
+const KIND_SELF: ProviderKind = ProviderKind::Instagram;
 
 /// Whether a granular grant's `target_ids` cover the connection: `instagram_*` scopes must
 /// target the Instagram account, the others the linked Page (kept while it is unknown).

@@ -3,7 +3,11 @@
 
 use async_trait::async_trait;
 
+use std::time::Duration;
+
 use super::graph::Graph;
+use super::lifecycle::{Lifecycle, RefreshOutcome, Renewal};
+use super::meta_tokens;
 use super::oauth_errors::{code_at, identity_finding, str_at};
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile, RoleFinding};
 use crate::api::ProviderKind;
@@ -62,7 +66,27 @@ impl Provider for InstagramLogin {
         report.role.push(finding);
         report
     }
+
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &LIFECYCLE
+    }
+
+    async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+        meta_tokens::refresh_long_lived(http, KIND_SELF, BASE, GRANT, input).await
+    }
 }
+
+const KIND_SELF: ProviderKind = ProviderKind::InstagramLogin;
+/// IL2's grant type.
+const GRANT: &str = "ig_refresh_token";
+
+/// Refresh IL2 after a valid probe (lead 10 d), for tokens at least 24 h old holding
+/// `instagram_business_basic` (§3.3). No revoke.
+static LIFECYCLE: Lifecycle = Lifecycle {
+    renewal: Renewal::LongLived { scope: "instagram_business_basic" },
+    lead: Duration::from_secs(10 * 24 * 3600),
+    revokes: false,
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ use jiff::SignedDuration;
 use serde_json::Value;
 
 use super::http::Answer;
+use super::lifecycle::{self, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
 use super::oauth_errors::{self, code_at, str_at, unix_seconds_at};
 use super::{
     AppKeys, CheckInput, CheckReport, ExpiryFact, Interruption, Provider, ProviderHttp, ProviderProfile, RoleFinding, TokenVerdict,
@@ -396,6 +397,71 @@ impl Provider for Linkedin {
         match Account::parse(account_id) {
             Account::Member(_) => MEMBER_SCOPES,
             _ => ORGANIZATION_SCOPES,
+        }
+    }
+
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &LIFECYCLE
+    }
+
+    async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+        refresh(http, input).await
+    }
+
+    async fn revoke(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
+        revoke(http, input).await
+    }
+}
+
+/// Refresh LI4 before the probe (lead 10 d); the refresh token is kept (§3.5).
+static LIFECYCLE: Lifecycle = Lifecycle {
+    renewal: Renewal::RefreshToken { keys: AppKeys::ClientIdAndSecret, rotates: false, unknown_expiry_due: false },
+    lead: Duration::from_secs(10 * 24 * 3600),
+    revokes: true,
+};
+
+/// LI4: `POST /oauth/v2/accessToken`, form `grant_type=refresh_token, refresh_token,
+/// client_id, client_secret`. 400 `invalid_grant` → `TokenInvalidated`; 401 / `invalid_client`
+/// → `InvalidSecret`.
+async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+    let Some((app, secret, refresh)) = input.app.and_then(|a| Some((a, a.client_secret.as_ref()?, input.refresh_token?))) else {
+        return RefreshOutcome::NotSupported;
+    };
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.expose()),
+        ("client_id", app.client_id.as_str()),
+        ("client_secret", secret.expose()),
+    ];
+    let request = http.client().post(http.url(KIND, AUTH_BASE, "/oauth/v2/accessToken")).form(&form);
+    let answer = match http.send(KIND, request).await {
+        Ok(a) => a,
+        Err(i) => return RefreshOutcome::Interrupted(i),
+    };
+    let body = answer.json();
+    let (error, description) = lifecycle::oauth_error(body.as_ref());
+    match (answer.status, error) {
+        (200..=299, _) => lifecycle::credential_or_transient(&answer, input.now, "LinkedIn"),
+        (401, _) | (_, Some("invalid_client")) => lifecycle::client_rejected(input, "LinkedIn", description),
+        (400, Some("invalid_grant")) => lifecycle::invalidated(input, "LinkedIn", description),
+        _ => lifecycle::refresh_other(&answer, error, input.now),
+    }
+}
+
+/// LI5: `POST /oauth/v2/revoke`, form `client_id, client_secret, token={T}`. 2xx done; 4xx →
+/// `RevokeFailed`, no retry.
+async fn revoke(http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
+    let Some((app, secret)) = input.app.and_then(|a| Some((a, a.client_secret.as_ref()?))) else {
+        return RevokeOutcome::Skipped { why: "revoking a LinkedIn token needs client_id and client_secret (spec.appSecretRef)".into() };
+    };
+    let form = [("client_id", app.client_id.as_str()), ("client_secret", secret.expose()), ("token", input.token.expose())];
+    let request = http.client().post(http.url(KIND, AUTH_BASE, "/oauth/v2/revoke")).form(&form);
+    match http.send(KIND, request).await {
+        Err(i) => RevokeOutcome::Interrupted(i),
+        Ok(a) if a.is_success() => RevokeOutcome::Revoked { already_invalid: false },
+        Ok(a) => {
+            let body = a.json();
+            lifecycle::revoke_other(&a, lifecycle::oauth_error(body.as_ref()).0, input.now, "LinkedIn")
         }
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! A provider makes the calls providers.md prescribes and maps every answer to *facts*
 //! ([`CheckReport`]): a token verdict, role findings, scopes, expiry. It never touches
-//! Kubernetes types; the controller turns facts into conditions. Refresh and revoke
-//! (providers.md §2.6, §2.8) will be added as further trait methods with default
-//! "not supported" bodies, so providers without them need no change.
+//! Kubernetes types; the controller turns facts into conditions. Refresh, revoke and the code
+//! exchange (providers.md §2.6, §2.8, §2.14) are further trait methods with default
+//! "not supported" bodies ([`lifecycle`]); they return typed credentials, never write them.
 
 pub mod endpoints;
 pub mod http;
@@ -15,7 +15,9 @@ pub mod google_business_profile;
 pub mod graph;
 pub mod instagram;
 pub mod instagram_login;
+pub mod lifecycle;
 pub mod linkedin;
+pub mod meta_tokens;
 pub mod oauth_errors;
 pub mod pinterest;
 pub mod telegram;
@@ -32,7 +34,9 @@ use jiff::Timestamp;
 use crate::api::{ProviderKind, RequiredRole};
 use crate::conditions::{RevokedReason, RoleReason};
 use crate::redact::SecretString;
+pub use graph::TokenType;
 pub use http::ProviderHttp;
+pub use lifecycle::{CodeExchange, Lifecycle, NewCredential, RefreshOutcome, Renewal, RevokeOutcome};
 
 /// The app's OAuth client credentials, from `spec.appSecretRef`.
 #[derive(Clone, Debug)]
@@ -233,6 +237,9 @@ pub struct CheckReport {
     pub account_name: Option<String>,
     /// The transient answer that ended the cycle, if any.
     pub interruption: Option<Interruption>,
+    /// The Meta token type `debug_token` (or FB2) reported this cycle; only USER tokens are
+    /// exchanged (§3.1 Refresh).
+    pub token_type: Option<TokenType>,
 }
 
 impl CheckReport {
@@ -298,6 +305,30 @@ pub trait Provider: Send + Sync {
     /// organization); the profile's list otherwise.
     fn default_scopes(&self, _account_id: &str) -> &'static [&'static str] {
         self.profile().default_scopes
+    }
+
+    /// How the provider refreshes and revokes tokens (providers.md §4). Default: neither.
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &lifecycle::NO_LIFECYCLE
+    }
+
+    /// Runs the provider's Refresh call (providers.md §2.6 and the provider's **Refresh**
+    /// paragraph) with the token, refresh token and app credentials of `input`. Whether the
+    /// refresh is due is the controller's decision; the provider only calls and classifies.
+    async fn refresh(&self, _http: &ProviderHttp, _input: &CheckInput<'_>) -> RefreshOutcome {
+        RefreshOutcome::NotSupported
+    }
+
+    /// Runs the provider's Revoke call(s) (providers.md §2.8 and the provider's **Revoke**
+    /// paragraph).
+    async fn revoke(&self, _http: &ProviderHttp, _input: &CheckInput<'_>) -> RevokeOutcome {
+        RevokeOutcome::NotSupported
+    }
+
+    /// Exchanges an authorization code of the connect flow (§2.14) for a credential. The
+    /// shape the connect flow builds on; providers implement it with that flow.
+    async fn exchange_code(&self, _http: &ProviderHttp, _input: &CodeExchange<'_>) -> RefreshOutcome {
+        RefreshOutcome::NotSupported
     }
 }
 

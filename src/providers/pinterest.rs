@@ -4,6 +4,9 @@
 use async_trait::async_trait;
 
 use super::oauth_errors::{self, code_at, str_at};
+use std::time::Duration;
+
+use super::lifecycle::{self, Lifecycle, RefreshOutcome, Renewal};
 use super::{AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, TokenVerdict};
 use crate::api::ProviderKind;
 
@@ -68,6 +71,48 @@ impl Provider for Pinterest {
             }
             (_, code) => CheckReport::interrupted(oauth_errors::transient_or_unclassified(&answer, code, input.now)),
         }
+    }
+
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &LIFECYCLE
+    }
+
+    async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+        refresh(http, input).await
+    }
+}
+
+/// Refresh PI2 before the probe (lead 5 d); continuous refresh tokens rotate (§3.7). No revoke
+/// for user tokens.
+static LIFECYCLE: Lifecycle = Lifecycle {
+    renewal: Renewal::RefreshToken { keys: AppKeys::ClientIdAndSecret, rotates: true, unknown_expiry_due: false },
+    lead: Duration::from_secs(5 * 24 * 3600),
+    revokes: false,
+};
+
+/// PI2: `POST /v5/oauth/token`, Basic, form `grant_type=refresh_token&refresh_token={R}`.
+/// PI2-b (code 283) → `TokenInvalidated`; PI2-c (401 code 2) → `InvalidSecret`.
+async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+    let Some((app, secret, refresh)) = input.app.and_then(|a| Some((a, a.client_secret.as_ref()?, input.refresh_token?))) else {
+        return RefreshOutcome::NotSupported;
+    };
+    let request = http
+        .client()
+        .post(http.url(KIND, API_BASE, "/v5/oauth/token"))
+        .basic_auth(&app.client_id, Some(secret.expose()))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.expose())]);
+    let answer = match http.send(KIND, request).await {
+        Ok(a) => a,
+        Err(i) => return RefreshOutcome::Interrupted(i),
+    };
+    let body = answer.json();
+    let code = body.as_ref().and_then(|b| code_at(b, "/code"));
+    let message = body.as_ref().and_then(|b| str_at(b, "/message"));
+    match (answer.status, code.as_deref()) {
+        (200..=299, _) => lifecycle::credential_or_transient(&answer, input.now, "Pinterest"),
+        (400 | 401, Some("283")) => lifecycle::invalidated(input, "Pinterest", message),
+        (401, Some("2")) => lifecycle::client_rejected(input, "Pinterest", message),
+        _ => lifecycle::refresh_other(&answer, code.as_deref(), input.now),
     }
 }
 

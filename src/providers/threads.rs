@@ -3,7 +3,11 @@
 
 use async_trait::async_trait;
 
+use std::time::Duration;
+
 use super::graph::Graph;
+use super::lifecycle::{Lifecycle, RefreshOutcome, Renewal};
+use super::meta_tokens;
 use super::oauth_errors::identity_finding;
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile};
 use crate::api::ProviderKind;
@@ -46,7 +50,24 @@ impl Provider for Threads {
         }
         report
     }
+
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &LIFECYCLE
+    }
+
+    async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+        meta_tokens::refresh_long_lived(http, KIND_SELF, BASE, GRANT, input).await
+    }
 }
+
+const KIND_SELF: ProviderKind = ProviderKind::Threads;
+/// TH2's grant type.
+const GRANT: &str = "th_refresh_token";
+
+/// Refresh TH2 after a valid probe (lead 10 d), for tokens at least 24 h old holding
+/// `threads_basic` (§3.4). No revoke.
+static LIFECYCLE: Lifecycle =
+    Lifecycle { renewal: Renewal::LongLived { scope: "threads_basic" }, lead: Duration::from_secs(10 * 24 * 3600), revokes: false };
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,10 @@
 use async_trait::async_trait;
 
 use super::oauth_errors::{self, str_at};
+use std::time::Duration;
+
+use super::http::Answer;
+use super::lifecycle::{self, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
 use super::{AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, TokenVerdict};
 use crate::api::ProviderKind;
 
@@ -77,6 +81,85 @@ impl Provider for Tiktok {
             }
             code => CheckReport::interrupted(oauth_errors::transient_or_unclassified(&answer, code, input.now)),
         }
+    }
+
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &LIFECYCLE
+    }
+
+    async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+        refresh(http, input).await
+    }
+
+    async fn revoke(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
+        revoke(http, input).await
+    }
+}
+
+/// Refresh TT2 before the probe (lead 30 min); rotating refresh tokens (§3.11).
+static LIFECYCLE: Lifecycle = Lifecycle {
+    renewal: Renewal::RefreshToken { keys: AppKeys::ClientIdAndSecret, rotates: true, unknown_expiry_due: true },
+    lead: Duration::from_secs(30 * 60),
+    revokes: true,
+};
+
+/// A form POST with `client_key` and `client_secret` (TikTok OAuth errors are a top-level
+/// string `error`, whatever the HTTP status).
+async fn client_post(
+    http: &ProviderHttp,
+    input: &CheckInput<'_>,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Option<Result<Answer, Interruption>> {
+    let app = input.app?;
+    let secret = app.client_secret.as_ref()?;
+    let mut fields = vec![("client_key", app.client_id.as_str()), ("client_secret", secret.expose())];
+    fields.extend_from_slice(form);
+    Some(http.send(KIND, http.client().post(http.url(KIND, API_BASE, path)).form(&fields)).await)
+}
+
+/// TT2: `POST /v2/oauth/token/`, form `client_key, client_secret, grant_type=refresh_token,
+/// refresh_token`. TT2-a persists (the answer's `open_id` is checked by the controller),
+/// TT2-b `invalid_grant` → `TokenInvalidated`, TT2-c `invalid_client` → `InvalidSecret`.
+async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+    let Some(refresh) = input.refresh_token else { return RefreshOutcome::NotSupported };
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.expose())];
+    let answer = match client_post(http, input, "/v2/oauth/token/", &form).await {
+        None => return RefreshOutcome::NotSupported,
+        Some(Err(i)) => return RefreshOutcome::Interrupted(i),
+        Some(Ok(a)) => a,
+    };
+    let body = answer.json();
+    let (error, description) = lifecycle::oauth_error(body.as_ref());
+    match error {
+        Some("invalid_grant") => lifecycle::invalidated(input, "TikTok", description),
+        Some("invalid_client") => lifecycle::client_rejected(input, "TikTok", description),
+        None if answer.is_success() => match lifecycle::credential_or_transient(&answer, input.now, "TikTok") {
+            RefreshOutcome::Refreshed(mut c) => {
+                c.account_id = body.as_ref().and_then(|b| str_at(b, "/open_id")).map(str::to_string);
+                RefreshOutcome::Refreshed(c)
+            }
+            other => other,
+        },
+        code => lifecycle::refresh_other(&answer, code, input.now),
+    }
+}
+
+/// TT3: `POST /v2/oauth/revoke/`, form `client_key, client_secret, token={T}` → 200 `{}`;
+/// `invalid_grant` = already invalid.
+async fn revoke(http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
+    let answer = match client_post(http, input, "/v2/oauth/revoke/", &[("token", input.token.expose())]).await {
+        None => {
+            return RevokeOutcome::Skipped { why: "revoking a TikTok token needs client_id and client_secret (spec.appSecretRef)".into() };
+        }
+        Some(Err(i)) => return RevokeOutcome::Interrupted(i),
+        Some(Ok(a)) => a,
+    };
+    let body = answer.json();
+    match lifecycle::oauth_error(body.as_ref()).0 {
+        Some("invalid_grant") => RevokeOutcome::Revoked { already_invalid: true },
+        None if answer.is_success() => RevokeOutcome::Revoked { already_invalid: false },
+        code => lifecycle::revoke_other(&answer, code, input.now, "TikTok"),
     }
 }
 

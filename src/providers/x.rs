@@ -8,8 +8,9 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::http::Answer;
+use super::lifecycle::{self, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
 use super::oauth_errors::{self, str_at};
-use super::{AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, TokenVerdict};
+use super::{AppCredentials, AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, TokenVerdict};
 use crate::api::ProviderKind;
 use crate::conditions::RevokedReason;
 
@@ -108,6 +109,88 @@ impl Provider for X {
             }
         }
     }
+
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &LIFECYCLE
+    }
+
+    async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+        refresh(http, input).await
+    }
+
+    async fn revoke(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
+        revoke(http, input).await
+    }
+}
+
+/// Refresh X2 before the probe (lead 15 min); single-use refresh tokens (§3.6).
+static LIFECYCLE: Lifecycle = Lifecycle {
+    renewal: Renewal::RefreshToken { keys: AppKeys::ClientId, rotates: true, unknown_expiry_due: true },
+    lead: Duration::from_secs(15 * 60),
+    revokes: true,
+};
+
+/// A form POST to `path` with `client_id` in the form and Basic when the app has a secret
+/// (confidential clients).
+fn client_post(http: &ProviderHttp, path: &str, app: &AppCredentials, form: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    let mut fields: Vec<(&str, &str)> = form.to_vec();
+    fields.push(("client_id", app.client_id.as_str()));
+    let request = http.client().post(http.url(KIND, API_BASE, path)).form(&fields);
+    match &app.client_secret {
+        Some(secret) => request.basic_auth(&app.client_id, Some(secret.expose())),
+        None => request,
+    }
+}
+
+/// X2: `POST /2/oauth2/token`, form `grant_type=refresh_token&refresh_token={R}&client_id={cid}`
+/// (+ Basic with a secret). X2-b → `InvalidSecret`; X2-c → `TokenInvalidated`.
+async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+    let (Some(app), Some(refresh)) = (input.app.filter(|a| !a.client_id.is_empty()), input.refresh_token) else {
+        return RefreshOutcome::NotSupported;
+    };
+    let request = client_post(http, "/2/oauth2/token", app, &[("grant_type", "refresh_token"), ("refresh_token", refresh.expose())]);
+    let answer = match http.send(KIND, request).await {
+        Ok(a) => a,
+        Err(i) => return RefreshOutcome::Interrupted(i),
+    };
+    let body = answer.json();
+    let (error, description) = lifecycle::oauth_error(body.as_ref());
+    match (answer.status, error) {
+        (200..=299, _) => lifecycle::credential_or_transient(&answer, input.now, "X"),
+        (401, Some("invalid_client" | "unauthorized_client")) => lifecycle::client_rejected(input, "X", description),
+        (400, Some("invalid_request" | "invalid_grant")) => lifecycle::invalidated(input, "X", description),
+        _ => lifecycle::refresh_other(&answer, error, input.now),
+    }
+}
+
+/// X3: `POST /2/oauth2/revoke` for `{R}` (hint `refresh_token`), then for `{T}` (hint
+/// `access_token`), authenticated like X2. 2xx done; 400 already invalid.
+async fn revoke(http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
+    let Some(app) = input.app.filter(|a| !a.client_id.is_empty()) else {
+        return RevokeOutcome::Skipped { why: "revoking an X token needs the app's client_id (spec.appSecretRef)".into() };
+    };
+    let mut tokens = Vec::new();
+    if let Some(r) = input.refresh_token {
+        tokens.push((r, "refresh_token"));
+    }
+    tokens.push((input.token, "access_token"));
+    let mut all_invalid = true;
+    for (token, hint) in tokens {
+        let request = client_post(http, "/2/oauth2/revoke", app, &[("token", token.expose()), ("token_type_hint", hint)]);
+        let answer = match http.send(KIND, request).await {
+            Ok(a) => a,
+            Err(i) => return RevokeOutcome::Interrupted(i),
+        };
+        match answer.status {
+            200..=299 => all_invalid = false,
+            400 => {}
+            _ => {
+                let body = answer.json();
+                return lifecycle::revoke_other(&answer, lifecycle::oauth_error(body.as_ref()).0, input.now, "X");
+            }
+        }
+    }
+    RevokeOutcome::Revoked { already_invalid: all_invalid }
 }
 
 #[cfg(test)]

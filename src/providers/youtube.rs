@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::google::{self, ApiOutcome};
 use super::http::Answer;
+use super::lifecycle::{Lifecycle, RefreshOutcome, RevokeOutcome};
 use super::{CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, RoleFinding, ScopeDenial, TokenVerdict};
 use crate::api::ProviderKind;
 use crate::conditions::{RevokedReason, RoleReason};
@@ -46,6 +47,18 @@ impl Provider for Youtube {
             url
         });
         google::check(http, KIND, input, role_call, yt1_rows).await
+    }
+
+    fn lifecycle(&self) -> &'static Lifecycle {
+        &google::LIFECYCLE
+    }
+
+    async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
+        google::refresh(http, KIND, input).await
+    }
+
+    async fn revoke(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
+        google::revoke(http, KIND, input).await
     }
 }
 
