@@ -80,6 +80,11 @@ macro_rules! reasons {
             pub const fn as_str(self) -> &'static str {
                 match self { $($name::$variant => stringify!($variant)),+ }
             }
+
+            /// The reason written as `s`, if it is one of this type's.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $(stringify!($variant) => Some($name::$variant),)+ _ => None }
+            }
         }
     };
 }
@@ -222,6 +227,68 @@ reasons!(
     }
 );
 
+/// Any condition reason, typed by the condition it belongs to; `Ready` carries its blocker's
+/// reason or `AllChecksPassed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// A `Valid` reason.
+    Valid(ValidReason),
+    /// A `Revoked` reason.
+    Revoked(RevokedReason),
+    /// A `RoleLost` reason.
+    Role(RoleReason),
+    /// A `ScopesMissing` reason.
+    Scopes(ScopesReason),
+    /// An `ExpiringSoon` reason.
+    Expiry(ExpiryReason),
+    /// Ready=True.
+    AllChecksPassed,
+}
+
+impl Reason {
+    /// "Pending" of the given condition type (Ready's is Valid's).
+    pub const fn pending(t: ConditionType) -> Self {
+        match t {
+            ConditionType::Valid | ConditionType::Ready => Reason::Valid(ValidReason::Pending),
+            ConditionType::Revoked => Reason::Revoked(RevokedReason::Pending),
+            ConditionType::RoleLost => Reason::Role(RoleReason::Pending),
+            ConditionType::ScopesMissing => Reason::Scopes(ScopesReason::Pending),
+            ConditionType::ExpiringSoon => Reason::Expiry(ExpiryReason::Pending),
+        }
+    }
+
+    /// The reason as written in status.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::Valid(r) => r.as_str(),
+            Reason::Revoked(r) => r.as_str(),
+            Reason::Role(r) => r.as_str(),
+            Reason::Scopes(r) => r.as_str(),
+            Reason::Expiry(r) => r.as_str(),
+            Reason::AllChecksPassed => "AllChecksPassed",
+        }
+    }
+
+    /// Reads a stored reason of a condition of type `t`; `None` for strings outside the
+    /// vocabulary. Ready's reasons are tried in the blocker order (Revoked, Valid, RoleLost,
+    /// ScopesMissing), so a name shared by two types reads as the first.
+    pub fn parse(t: ConditionType, s: &str) -> Option<Self> {
+        match t {
+            ConditionType::Valid => ValidReason::parse(s).map(Reason::Valid),
+            ConditionType::Revoked => RevokedReason::parse(s).map(Reason::Revoked),
+            ConditionType::RoleLost => RoleReason::parse(s).map(Reason::Role),
+            ConditionType::ScopesMissing => ScopesReason::parse(s).map(Reason::Scopes),
+            ConditionType::ExpiringSoon => ExpiryReason::parse(s).map(Reason::Expiry),
+            ConditionType::Ready => (s == "AllChecksPassed")
+                .then_some(Reason::AllChecksPassed)
+                .or_else(|| RevokedReason::parse(s).filter(|r| *r != RevokedReason::Pending).map(Reason::Revoked))
+                .or_else(|| ValidReason::parse(s).map(Reason::Valid))
+                .or_else(|| RoleReason::parse(s).filter(|r| *r != RoleReason::Pending).map(Reason::Role))
+                .or_else(|| ScopesReason::parse(s).filter(|r| *r != ScopesReason::Pending).map(Reason::Scopes)),
+        }
+    }
+}
+
 /// Builds a condition, keeping `lastTransitionTime` from `previous` when the status did not
 /// change (Kubernetes API conventions), so an unchanged check writes nothing new.
 pub fn condition(
@@ -274,5 +341,25 @@ mod tests {
         assert_eq!(RoleReason::NotProfessionalAccount.as_str(), "NotProfessionalAccount");
         assert!(RoleReason::AccountMismatch.is_lost());
         assert!(!RoleReason::RoleNotVerifiable.is_lost());
+    }
+
+    #[test]
+    fn stored_reasons_read_back_as_the_typed_reason_of_their_condition() {
+        let cases = [
+            (ConditionType::Valid, "Expired", Some(Reason::Valid(ValidReason::Expired))),
+            (ConditionType::Revoked, "TokenInvalidated", Some(Reason::Revoked(RevokedReason::TokenInvalidated))),
+            (ConditionType::Ready, "TokenInvalidated", Some(Reason::Revoked(RevokedReason::TokenInvalidated))),
+            (ConditionType::Ready, "Pending", Some(Reason::Valid(ValidReason::Pending))),
+            (ConditionType::Ready, "AllChecksPassed", Some(Reason::AllChecksPassed)),
+            (ConditionType::Ready, "InsufficientRole", Some(Reason::Role(RoleReason::InsufficientRole))),
+            (ConditionType::RoleLost, "Expired", None),
+            (ConditionType::ExpiringSoon, "bogus", None),
+        ];
+        for (t, s, expected) in cases {
+            assert_eq!(Reason::parse(t, s), expected, "{t:?} {s}");
+            if let Some(r) = expected {
+                assert_eq!(r.as_str(), s);
+            }
+        }
     }
 }

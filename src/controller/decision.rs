@@ -1,23 +1,27 @@
 //! The pure heart of the controller: from what the Secret and the provider said, and the
 //! previous status, decide the new status, the Events to record and when to check next
-//! (providers.md §2.3–§2.5, §2.9, §2.13). No I/O and an injected clock, so every rule is
-//! table-tested.
+//! (providers.md §2.3–§2.5, §2.9, §2.13). [`decide`] composes the small rules of
+//! [`super::policy`]; no I/O and an injected clock, so every rule is table-tested, here as a
+//! whole and in each policy module on its own.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::consent::{ConsentParams, consent_url, union_scopes};
 use super::events::Notice;
+use super::policy::events::Transition;
+use super::policy::expiry::{ExpiryFacts, Renewability};
+use super::policy::ready::Conds;
+use super::policy::{Cond, consent, events, expiry, failures, previous_cond, ready, role, scopes, verdict};
 use super::schedule;
 use crate::api::{ProviderKind, SocialConnectionSpec, SocialConnectionStatus};
-use crate::conditions::{CondStatus, ConditionType, ExpiryReason, RevokedReason, RoleReason, ScopesReason, ValidReason, condition, find};
-use crate::providers::{CheckReport, ExpiryFact, ProviderProfile, TokenVerdict, TransientKind};
+use crate::conditions::{CondStatus, ConditionType, Reason, ValidReason, condition};
+use crate::providers::{CheckReport, ExpiryFact, ProviderProfile, TokenVerdict};
 use crate::secrets::SecretProblem;
 
-/// Transient answers in a row after which Valid becomes Unknown (§2.5).
-pub const FAILURES_BEFORE_UNKNOWN: i32 = 3;
+pub use super::policy::failures::FAILURES_BEFORE_UNKNOWN;
 
 /// What the cycle found before deciding.
 #[derive(Clone, Debug)]
@@ -79,84 +83,7 @@ pub struct Decision {
     pub requeue_after: Duration,
 }
 
-#[derive(Clone, Debug)]
-struct Cond {
-    status: CondStatus,
-    reason: &'static str,
-    message: String,
-}
-
-impl Cond {
-    fn new(status: CondStatus, reason: &'static str, message: impl Into<String>) -> Self {
-        Cond { status, reason, message: message.into() }
-    }
-}
-
-/// The previous condition as a `Cond` (reason interned against the known vocabulary), or
-/// `Unknown/Pending` when there was none.
-fn previous_cond(prev: &[Condition], t: ConditionType) -> Cond {
-    match find(prev, t) {
-        Some(c) => Cond {
-            status: match c.status.as_str() {
-                "True" => CondStatus::True,
-                "False" => CondStatus::False,
-                _ => CondStatus::Unknown,
-            },
-            reason: intern_reason(&c.reason),
-            message: c.message.clone(),
-        },
-        None => Cond::new(CondStatus::Unknown, "Pending", "not checked yet"),
-    }
-}
-
-/// Maps a stored reason string back to its static name (unknown strings become `Pending`).
-fn intern_reason(s: &str) -> &'static str {
-    const ALL: &[&str] = &[
-        "TokenValid",
-        "Expired",
-        "Revoked",
-        "SecretNotFound",
-        "SecretKeyMissing",
-        "InvalidSecret",
-        "Pending",
-        "ProviderUnavailable",
-        "RateLimited",
-        "PasswordChanged",
-        "AppDeauthorized",
-        "AccountCheckpointed",
-        "AccountUnconfirmed",
-        "TokenInvalidated",
-        "AccountSuspended",
-        "NotRevoked",
-        "RoleRemoved",
-        "InsufficientRole",
-        "AccountNotFound",
-        "AccountMismatch",
-        "NotProfessionalAccount",
-        "RoleConfirmed",
-        "IdentityConfirmed",
-        "NoRoleRequired",
-        "RoleNotVerifiable",
-        "ScopesNotGranted",
-        "ScopesGranted",
-        "NoScopesRequired",
-        "ScopesUnverifiable",
-        "AccessTokenExpiring",
-        "RefreshTokenExpiring",
-        "DataAccessExpiring",
-        "NotExpiring",
-        "NoExpiry",
-        "ExpiryUnknown",
-        "AllChecksPassed",
-    ];
-    ALL.iter().find(|r| **r == s).copied().unwrap_or("Pending")
-}
-
-fn fmt_time(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// Decides the new status, events and requeue delay.
+/// Decides the new status, events and requeue delay by composing the rules of [`policy`].
 pub fn decide(input: DecisionInput<'_>) -> Decision {
     let now = input.now;
     let prev = input.previous;
@@ -173,6 +100,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
     let mut role = previous_cond(prev_conds, ConditionType::RoleLost);
     let mut scopes = previous_cond(prev_conds, ConditionType::ScopesMissing);
     let mut expiring = previous_cond(prev_conds, ConditionType::ExpiringSoon);
+    let prev_valid = valid.clone();
     let mut notices = Vec::new();
     let interval = spec.check_interval();
     let warning = spec.expiry_warning();
@@ -187,7 +115,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                 SecretProblem::KeyMissing { .. } => ValidReason::SecretKeyMissing,
                 SecretProblem::Invalid { .. } => ValidReason::InvalidSecret,
             };
-            valid = Cond::new(CondStatus::False, reason.as_str(), problem.to_string());
+            valid = Cond::new(CondStatus::False, Reason::Valid(reason), problem.to_string());
             // No provider call is scheduled: the Secret watch wakes the connection as soon as
             // the Secret changes. Keeping status free of a new due time makes a repeated
             // problem an identical status, so nothing is written.
@@ -221,64 +149,29 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
             }
             status.last_check_time = Some(Time(now));
 
-            // Token verdict. No refresh exists yet, so "→ refresh" rows take their fallback.
-            let clock_expired = expires_at.is_some_and(|e| e <= now);
-            let verdict = report.token.clone().map(|v| resolve(v, expires_at, now, input.profile.short_lived));
-            let verdict = match verdict {
-                Some(TokenVerdict::Valid) if clock_expired => Some(TokenVerdict::Expired {
-                    message: format!("the access token expired at {}", expires_at.map(fmt_time).unwrap_or_default()),
-                }),
-                None if clock_expired => Some(TokenVerdict::Expired {
-                    message: format!("the access token expired at {}", expires_at.map(fmt_time).unwrap_or_default()),
-                }),
-                v => v,
-            };
+            let verdict = verdict::decide(report.token.clone(), expires_at, now, input.profile.short_lived);
             let interruption = report.interruption.as_ref();
             let prev_failures = prev.consecutive_failures.unwrap_or(0);
-            let counted = interruption.is_some_and(|i| i.counts_as_failure);
-            let failures = match (&verdict, report.token.is_some()) {
-                (Some(_), true) => i32::from(counted),
-                _ => prev_failures + i32::from(counted),
-            };
+            let failures = failures::count(prev_failures, verdict.is_some() && report.token.is_some(), interruption);
             status.consecutive_failures = Some(failures);
 
             match &verdict {
-                Some(TokenVerdict::Valid) => {
-                    valid = Cond::new(CondStatus::True, ValidReason::TokenValid.as_str(), "the provider accepted the token");
-                    revoked = Cond::new(CondStatus::False, RevokedReason::NotRevoked.as_str(), "the token is not revoked");
+                Some(v) => {
+                    let (v_cond, r_cond) = verdict::conditions(v);
+                    if let Some(c) = v_cond {
+                        valid = c;
+                    }
+                    if let Some(c) = r_cond {
+                        revoked = c;
+                    }
                 }
-                Some(TokenVerdict::Expired { message }) => {
-                    valid = Cond::new(CondStatus::False, ValidReason::Expired.as_str(), message.clone());
-                    revoked = Cond::new(CondStatus::False, RevokedReason::NotRevoked.as_str(), "the token expired; it was not revoked");
-                }
-                Some(TokenVerdict::Revoked { reason, message }) => {
-                    valid = Cond::new(CondStatus::False, ValidReason::Revoked.as_str(), "the token was revoked; see the Revoked condition");
-                    revoked = Cond::new(CondStatus::True, reason.as_str(), message.clone());
-                }
-                Some(TokenVerdict::InvalidSecret { message }) => {
-                    valid = Cond::new(CondStatus::False, ValidReason::InvalidSecret.as_str(), message.clone());
-                }
-                // resolve() removed these.
-                Some(TokenVerdict::ExpiryFallback { .. }) | Some(TokenVerdict::RefreshThen(_)) => {}
                 None => {
-                    if let Some(i) = interruption {
-                        let already_unknown = valid.status == CondStatus::Unknown;
-                        if failures >= FAILURES_BEFORE_UNKNOWN || already_unknown {
-                            let reason = match i.kind {
-                                TransientKind::RateLimited => ValidReason::RateLimited,
-                                TransientKind::Unavailable => ValidReason::ProviderUnavailable,
-                            };
-                            valid = Cond::new(
-                                CondStatus::Unknown,
-                                reason.as_str(),
-                                format!("{} ({} failed checks in a row); retrying", i.detail, failures),
-                            );
-                        }
+                    if let Some(c) = interruption.and_then(|i| failures::transient_valid(&valid, failures, i)) {
+                        valid = c;
                     }
                 }
             }
-            if failures >= FAILURES_BEFORE_UNKNOWN
-                && prev_failures < FAILURES_BEFORE_UNKNOWN
+            if failures::crossed_threshold(prev_failures, failures)
                 && let Some(i) = interruption
             {
                 notices.push(Notice::ProviderUnavailable { detail: i.detail.clone(), failures });
@@ -286,30 +179,40 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
             if let Some(i) = interruption {
                 unexpected = i.unexpected.clone();
             }
-            let decided_valid = matches!(verdict, Some(TokenVerdict::Valid));
             if verdict.is_some() {
                 status.last_successful_check_time = Some(Time(now));
             }
 
-            // Identity and role; scopes. Skipped while Valid is not True.
-            if decided_valid {
-                if let Some(best) = report.role.iter().min_by_key(|f| f.reason.precedence()) {
-                    let st = if best.reason.is_lost() { CondStatus::True } else { CondStatus::False };
-                    role = Cond::new(st, best.reason.as_str(), best.message.clone());
-                } else if spec.required_role.is_none() {
-                    role = Cond::new(CondStatus::False, RoleReason::NoRoleRequired.as_str(), "spec.requiredRole is not set");
+            // Identity and role; scopes; expiry. Skipped while Valid is not True.
+            if matches!(verdict, Some(TokenVerdict::Valid)) {
+                if let Some(c) = role::decide(&report.role, spec.required_role) {
+                    role = c;
                 }
-                let (c, granted, missing) =
-                    decide_scopes(spec, input.profile, report, secret_scopes.as_ref(), input.previous, interruption.is_some());
-                if let Some(c) = c {
+                let out = scopes::decide(
+                    &spec.required_scopes,
+                    report.granted_scopes.as_ref(),
+                    secret_scopes.as_ref(),
+                    &report.scope_denials,
+                    &prev.missing_scopes,
+                    interruption.is_some(),
+                );
+                if let Some(c) = out.condition {
                     scopes = c;
                 }
-                if let Some(g) = granted {
+                if let Some(g) = out.granted {
                     status.granted_scopes = g;
                 }
-                status.missing_scopes = missing;
+                status.missing_scopes = out.missing;
 
-                expiring = decide_expiry(now, warning, expires_at, never_expires, status.data_access_expires_at.as_ref().map(|t| t.0));
+                expiring = expiry::decide(&ExpiryFacts {
+                    now,
+                    warning,
+                    expires_at,
+                    never: never_expires,
+                    data_access: status.data_access_expires_at.as_ref().map(|t| t.0),
+                    refresh_token_expires_at: None,
+                    renewability: Renewability::NoPath("no refresh is made".to_string()),
+                });
             }
 
             next_check = match interruption {
@@ -317,7 +220,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                     let delay = match i.retry_after {
                         Some(d) if !i.counts_as_failure => d,
                         Some(d) => schedule::provider_delay(d, input.jitter.1),
-                        None => schedule::backoff(failures.max(1) as u32, input.jitter.1),
+                        None => schedule::backoff(failures.max(1).unsigned_abs(), input.jitter.1),
                     };
                     schedule::add(now, delay)
                 }
@@ -326,38 +229,15 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
         }
     }
 
-    if spec.provider == ProviderKind::Telegram && valid.status == CondStatus::True {
-        scopes = Cond::new(CondStatus::False, ScopesReason::NoScopesRequired.as_str(), "Telegram bot tokens have no scopes");
+    if spec.provider == ProviderKind::Telegram && valid.is_true() {
+        scopes = scopes::bot_token();
     }
 
-    // Ready (§2.4): first blocker in the order Revoked, Valid, RoleLost, ScopesMissing.
-    let ready = if revoked.status == CondStatus::True {
-        Cond::new(CondStatus::False, revoked.reason, revoked.message.clone())
-    } else if valid.status == CondStatus::False {
-        Cond::new(CondStatus::False, valid.reason, valid.message.clone())
-    } else if role.status == CondStatus::True {
-        Cond::new(CondStatus::False, role.reason, role.message.clone())
-    } else if scopes.status == CondStatus::True {
-        Cond::new(CondStatus::False, scopes.reason, scopes.message.clone())
-    } else if valid.status == CondStatus::True
-        && revoked.status == CondStatus::False
-        && role.status == CondStatus::False
-        && scopes.status == CondStatus::False
-    {
-        Cond::new(CondStatus::True, "AllChecksPassed", "the connection works")
-    } else if valid.status == CondStatus::Unknown {
-        Cond::new(CondStatus::Unknown, valid.reason, valid.message.clone())
-    } else {
-        Cond::new(CondStatus::Unknown, "Pending", "checks have not all completed")
-    };
+    let conds = Conds { valid, revoked, role, scopes, expiring };
+    let ready = ready::decide(&conds);
 
     // Reauthorization URL (§2.9): while a person must act.
-    let must_act = revoked.status == CondStatus::True
-        || (valid.status == CondStatus::False && valid.reason == ValidReason::Expired.as_str())
-        || role.reason == RoleReason::AccountMismatch.as_str()
-        || scopes.status == CondStatus::True
-        || expiring.status == CondStatus::True;
-    status.reauthorization_url = if must_act {
+    status.reauthorization_url = if consent::must_act(&conds, false) {
         consent_url(
             input.profile,
             &ConsentParams {
@@ -375,43 +255,31 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
 
     // Events, one per transition (§2.13).
     let prev_ready = previous_cond(prev_conds, ConditionType::Ready);
-    let prev_valid = previous_cond(prev_conds, ConditionType::Valid);
     let prev_expiring = previous_cond(prev_conds, ConditionType::ExpiringSoon);
-    if valid.reason == ValidReason::SecretNotFound.as_str() && prev_valid.reason != ValidReason::SecretNotFound.as_str() {
-        notices.push(Notice::SecretNotFound { message: valid.message.clone() });
-    }
-    let reauth_cause = revoked.status == CondStatus::True
-        || (valid.status == CondStatus::False && valid.reason == ValidReason::Expired.as_str())
-        || role.status == CondStatus::True
-        || scopes.status == CondStatus::True;
-    if ready.status == CondStatus::False && reauth_cause && (prev_ready.status != CondStatus::False || prev_ready.reason != ready.reason) {
-        notices.push(Notice::ReauthorizationRequired {
-            reason: ready.reason,
-            cause: ready.message.clone(),
-            url: status.reauthorization_url.clone(),
-        });
-    }
-    if ready.status == CondStatus::True && prev_ready.status == CondStatus::False {
-        notices.push(Notice::ConnectionRestored);
-    }
-    if expiring.status == CondStatus::True && prev_expiring.status != CondStatus::True {
-        notices.push(Notice::TokenExpiringSoon { reason: expiring.reason, message: expiring.message.clone() });
-    }
+    notices.extend(events::transitions(&Transition {
+        prev_valid: &prev_valid,
+        prev_ready: &prev_ready,
+        prev_expiring: &prev_expiring,
+        now: &conds,
+        ready: &ready,
+        url: status.reauthorization_url.as_deref(),
+        refresh_may_save: false,
+    }));
     if let Some(what) = unexpected {
         notices.push(Notice::UnexpectedProviderResponse { what });
     }
 
     let generation = input.generation;
-    let mk = |t: ConditionType, c: &Cond| condition(prev_conds, t, c.status, c.reason, c.message.clone(), generation, now);
+    let mk = |t: ConditionType, c: &Cond| condition(prev_conds, t, c.status, c.reason.as_str(), c.message.clone(), generation, now);
     status.conditions = vec![
         mk(ConditionType::Ready, &ready),
-        mk(ConditionType::Valid, &valid),
-        mk(ConditionType::Revoked, &revoked),
-        mk(ConditionType::RoleLost, &role),
-        mk(ConditionType::ScopesMissing, &scopes),
-        mk(ConditionType::ExpiringSoon, &expiring),
+        mk(ConditionType::Valid, &conds.valid),
+        mk(ConditionType::Revoked, &conds.revoked),
+        mk(ConditionType::RoleLost, &conds.role),
+        mk(ConditionType::ScopesMissing, &conds.scopes),
+        mk(ConditionType::ExpiringSoon, &conds.expiring),
     ];
-    status.not_ready_reason = (ready.status != CondStatus::True).then(|| ready.reason.to_string());
+    status.not_ready_reason = (!ready.is_true()).then(|| ready.reason.as_str().to_string());
     if next_check <= now {
         next_check = schedule::add(now, Duration::from_secs(1));
     }
@@ -419,110 +287,13 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
     Decision { requeue_after: schedule::duration_between(now, next_check).max(Duration::from_secs(1)), status, notices }
 }
 
-/// Resolves "→ refresh" and "expiry fallback" verdicts (§1) for a cycle without refresh.
-fn resolve(v: TokenVerdict, expires_at: Option<Timestamp>, now: Timestamp, short_lived: bool) -> TokenVerdict {
-    match v {
-        TokenVerdict::RefreshThen(inner) => resolve(*inner, expires_at, now, short_lived),
-        TokenVerdict::ExpiryFallback { message } => {
-            let passed = match expires_at {
-                Some(e) => e <= now,
-                None => short_lived,
-            };
-            if passed {
-                TokenVerdict::Expired { message }
-            } else {
-                TokenVerdict::Revoked { reason: RevokedReason::TokenInvalidated, message }
-            }
-        }
-        other => other,
-    }
-}
-
-/// ScopesMissing (§2.4). Returns the condition (None: keep), granted scopes to store (None:
-/// keep) and missing scopes.
-fn decide_scopes(
-    spec: &SocialConnectionSpec,
-    profile: &ProviderProfile,
-    report: &CheckReport,
-    secret_scopes: Option<&Vec<String>>,
-    previous: &SocialConnectionStatus,
-    interrupted: bool,
-) -> (Option<Cond>, Option<Vec<String>>, Vec<String>) {
-    let granted = report.granted_scopes.clone().or_else(|| secret_scopes.cloned());
-    if !report.scope_denials.is_empty() {
-        let names: Vec<String> = report.scope_denials.iter().map(|d| d.scope.clone()).collect();
-        let msgs: Vec<String> = report.scope_denials.iter().map(|d| format!("{}: {}", d.scope, d.message)).collect();
-        let msg = format!("the provider refused a call that needs {}", msgs.join("; "));
-        return (Some(Cond::new(CondStatus::True, ScopesReason::ScopesNotGranted.as_str(), msg)), granted, names);
-    }
-    let _ = profile;
-    if spec.required_scopes.is_empty() {
-        return (
-            Some(Cond::new(CondStatus::False, ScopesReason::NoScopesRequired.as_str(), "spec.requiredScopes is empty")),
-            granted,
-            vec![],
-        );
-    }
-    let Some(g) = granted.clone() else {
-        if interrupted {
-            return (None, None, previous.missing_scopes.clone());
-        }
-        return (
-            Some(Cond::new(
-                CondStatus::Unknown,
-                ScopesReason::ScopesUnverifiable.as_str(),
-                "neither the provider nor the Secret's scope key says which scopes were granted",
-            )),
-            None,
-            vec![],
-        );
-    };
-    let missing: Vec<String> = spec.required_scopes.iter().filter(|s| !g.contains(s)).cloned().collect();
-    if missing.is_empty() {
-        (Some(Cond::new(CondStatus::False, ScopesReason::ScopesGranted.as_str(), "every required scope is granted")), Some(g), vec![])
-    } else {
-        let msg = format!("required scopes not granted: {}; reconnect and grant them", missing.join(", "));
-        (Some(Cond::new(CondStatus::True, ScopesReason::ScopesNotGranted.as_str(), msg)), Some(g), missing)
-    }
-}
-
-/// ExpiringSoon (§2.4). No refresh path exists yet, so an access token inside the window will
-/// not be extended automatically.
-fn decide_expiry(now: Timestamp, warning: Duration, expires_at: Option<Timestamp>, never: bool, data_access: Option<Timestamp>) -> Cond {
-    let window_end = schedule::add(now, warning);
-    if let Some(e) = expires_at
-        && e <= window_end
-    {
-        return Cond::new(
-            CondStatus::True,
-            ExpiryReason::AccessTokenExpiring.as_str(),
-            format!("the access token expires at {} and cannot be refreshed automatically; reconnect before then", fmt_time(e)),
-        );
-    }
-    if let Some(d) = data_access
-        && d <= window_end
-    {
-        return Cond::new(
-            CondStatus::True,
-            ExpiryReason::DataAccessExpiring.as_str(),
-            format!("data access expires at {}; the user must log in to the app again before then", fmt_time(d)),
-        );
-    }
-    match expires_at {
-        Some(e) => Cond::new(CondStatus::False, ExpiryReason::NotExpiring.as_str(), format!("the access token expires at {}", fmt_time(e))),
-        None if never => Cond::new(CondStatus::False, ExpiryReason::NoExpiry.as_str(), "the token does not expire"),
-        None => Cond::new(
-            CondStatus::False,
-            ExpiryReason::ExpiryUnknown.as_str(),
-            "the provider and the Secret do not say when the token expires",
-        ),
-    }
-}
-
 #[cfg(test)]
+// Table tests: each row is a tuple of inputs and expected (status, reason) pairs.
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
     use crate::api::RequiredRole;
+    use crate::conditions::{RevokedReason, RoleReason, find};
     use crate::providers::{Interruption, RoleFinding, ScopeDenial};
 
     fn t(s: &str) -> Timestamp {
@@ -695,7 +466,14 @@ mod tests {
             "{url}"
         );
         assert!(
-            matches!(&d.notices[..], [Notice::ReauthorizationRequired { reason: "AppDeauthorized", url: Some(_), .. }]),
+            matches!(
+                &d.notices[..],
+                [Notice::ReauthorizationRequired {
+                    reason: Reason::Revoked(crate::conditions::RevokedReason::AppDeauthorized),
+                    url: Some(_),
+                    ..
+                }]
+            ),
             "{:?}",
             d.notices
         );

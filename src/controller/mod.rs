@@ -5,6 +5,7 @@
 pub mod consent;
 pub mod decision;
 pub mod events;
+pub mod policy;
 pub mod reconcile;
 pub mod schedule;
 pub mod throttle;
