@@ -128,6 +128,30 @@ token_works() {
 }
 check "TokenRequest (kubectl create token) authenticates and RBAC applies" token_works
 
+audit_logged() {
+    # The ServiceAccount's requests of token_works, at Metadata level: its get of w1 (200) and
+    # its refused list of configmaps (403); nothing of the admin's.
+    python3 - "$dir/audit.log" "system:serviceaccount:$ns:op" <<'PY'
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+mine = [e for e in events if e["user"]["username"] == sys.argv[2]]
+assert all(e["user"]["username"].startswith("system:serviceaccount:") for e in events), "only ServiceAccounts are audited"
+assert all(e["level"] == "Metadata" and "requestObject" not in e for e in events)
+got = {(e["verb"], e.get("objectRef", {}).get("resource"), e["responseStatus"]["code"]) for e in mine}
+assert ("get", "widgets", 200) in got and ("list", "configmaps", 403) in got, got
+PY
+}
+check "the audit log records ServiceAccount requests at Metadata level" audit_logged
+
+apiserver_restarts() {
+    "$cp_sh" stop-apiserver --dir "$dir"
+    ! kubectl get ns default --request-timeout=2s 2>/dev/null
+    "$cp_sh" start-apiserver --dir "$dir"
+    # Same port, same certificates, same etcd data.
+    kubectl -n "$ns" get widget w1
+}
+check "stop-apiserver / start-apiserver keep the port, certificates and data" apiserver_restarts
+
 helm_works() {
     helm create "$work/demo" >/dev/null
     helm lint "$work/demo"
