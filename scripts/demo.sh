@@ -20,7 +20,7 @@ echo_build() { log "building the operator (first run takes a few minutes)"; carg
 if [[ -n "${KUBECONFIG:-}" || -f "$HOME/.kube/config" ]]; then
     echo_build
     log "using the cluster from ${KUBECONFIG:-$HOME/.kube/config}"
-    kubectl apply --server-side -f crds/socialconnections.social.connections.dev.yaml
+    kubectl apply --server-side -f crds/
     exec target/debug/social-connection-operator run "$@"
 fi
 
@@ -53,7 +53,7 @@ SOCIAL_PROVIDER_ENDPOINTS=$(sed -n 's/^SOCIAL_PROVIDER_ENDPOINTS=//p' "$dir/endp
 export SOCIAL_PROVIDER_ENDPOINTS
 
 log "installing the CRD and applying examples/ into namespace social-demo"
-"${kubectl[@]}" apply --server-side -f crds/socialconnections.social.connections.dev.yaml >&2
+"${kubectl[@]}" apply --server-side -f crds/ >&2
 "${kubectl[@]}" wait --for=condition=Established --timeout=60s crd/socialconnections.social.connections.dev >&2
 "${kubectl[@]}" create namespace social-demo >&2
 "${kubectl[@]}" apply -n social-demo -k examples/ >&2

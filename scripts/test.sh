@@ -19,6 +19,10 @@ echo "==> lint clean after $((SECONDS - t0))s" >&2
 echo "==> building the control plane (etcd, kube-apiserver, kubectl, helm; cached after the first run)" >&2
 bash scripts/control-plane.sh build >&2
 echo "==> control plane ready to start after $((SECONDS - t0))s" >&2
+t1=$SECONDS
+echo "==> building Mailpit (SMTP server of the notification tests; cached after the first run)" >&2
+bash scripts/mailpit.sh build >&2
+echo "==> Mailpit ready after $((SECONDS - t1))s" >&2
 
 echo "==> cargo test (unit, providers, fakes, chart, end-to-end)" >&2
 # End-to-end tests mostly wait on the API server and the operator: run them wide.

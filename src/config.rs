@@ -23,8 +23,25 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller (the default).
     Run(RunArgs),
-    /// Print the SocialConnection CustomResourceDefinition as YAML.
-    Crd,
+    /// Print a CustomResourceDefinition as YAML (default: SocialConnection).
+    Crd(CrdArgs),
+}
+
+/// Options of `crd`.
+#[derive(Args, Debug, Clone)]
+pub struct CrdArgs {
+    /// Which CRD to print.
+    #[arg(value_enum, default_value = "socialconnections")]
+    pub name: CrdName,
+}
+
+/// The operator's CustomResourceDefinitions, by plural name.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrdName {
+    /// SocialConnection.
+    Socialconnections,
+    /// SocialNotificationPolicy.
+    Socialnotificationpolicies,
 }
 
 /// Options of the controller.
@@ -63,6 +80,11 @@ pub struct RunArgs {
     /// Address of the health endpoints (/healthz, /readyz).
     #[arg(long, env = "SOCIAL_HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     pub health_addr: std::net::SocketAddr,
+
+    /// Send no notices and do not watch SocialNotificationPolicies (for a second operator
+    /// instance that must stay silent, such as a staging copy watching production objects).
+    #[arg(long, env = "SOCIAL_DISABLE_NOTIFICATIONS")]
+    pub disable_notifications: bool,
 }
 
 /// Environment variable with comma-separated `<provider>=<base-url>` pairs.

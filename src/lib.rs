@@ -3,7 +3,7 @@
 //!
 //! The layout follows the architecture: [`api`] holds the custom resource types, [`providers`]
 //! talks to each social network, [`secrets`] reads (and redacts) tokens, [`controller`] decides
-//! and records, [`telemetry`] sets up logs.
+//! and records, [`notify`] tells people, [`telemetry`] sets up logs.
 
 // Table tests keep one tuple per row; naming each row type would hide the table.
 #![cfg_attr(test, allow(clippy::type_complexity))]
@@ -14,6 +14,7 @@ pub mod config;
 pub mod controller;
 pub mod crd;
 pub mod error;
+pub mod notify;
 pub mod providers;
 pub mod redact;
 pub mod secrets;

@@ -9,7 +9,7 @@ use social_connection_operator::{crd, telemetry};
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Crd) => match crd::crd_yaml() {
+        Some(Command::Crd(c)) => match crd::crd_yaml_of(c.name) {
             Ok(yaml) => {
                 print!("{yaml}");
                 std::process::ExitCode::SUCCESS

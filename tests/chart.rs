@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::json;
 use serde_yaml::Value;
 use social_connection_operator::api::{ProviderKind, SocialConnection, SocialConnectionStatus};
+use social_connection_operator::config::CrdName;
 use social_connection_operator::providers::{self, AppKeys};
 
 // ---------------------------------------------------------------------------------------------
@@ -499,56 +500,78 @@ fn the_chart_readme_documents_every_value() {
 // The CRD
 // ---------------------------------------------------------------------------------------------
 
-fn committed_crd() -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(repo().join("crds/socialconnections.social.connections.dev.yaml")).unwrap()).unwrap()
+/// The operator's CRDs: (plural, generator name).
+const CRDS: [(&str, CrdName); 2] =
+    [("socialconnections", CrdName::Socialconnections), ("socialnotificationpolicies", CrdName::Socialnotificationpolicies)];
+
+fn committed_crd_of(plural: &str) -> Value {
+    serde_yaml::from_str(&std::fs::read_to_string(repo().join(format!("crds/{plural}.social.connections.dev.yaml"))).unwrap()).unwrap()
+}
+
+/// The rendered CRD named `<plural>.social.connections.dev`.
+fn rendered_crd<'a>(docs: &'a [Value], plural: &str) -> &'a Value {
+    let name = format!("{plural}.social.connections.dev");
+    let found: Vec<&Value> =
+        of_kind(docs, "CustomResourceDefinition").into_iter().filter(|d| str_at(d, &["metadata", "name"]) == name).collect();
+    assert_eq!(found.len(), 1, "expected exactly one CRD {name}, found {}", found.len());
+    found[0]
 }
 
 #[test]
-fn the_charts_crd_equals_the_generated_crd() {
+fn the_charts_crds_equal_the_generated_crds() {
     let docs = render(&[]);
-    let rendered = one(&docs, "CustomResourceDefinition");
-    let committed = committed_crd();
-    let generated: Value = serde_yaml::from_str(&social_connection_operator::crd::crd_yaml().unwrap()).unwrap();
-    assert_eq!(committed, generated, "crds/ is stale: run `cargo run -q -- crd > crds/socialconnections.social.connections.dev.yaml`");
-    assert_eq!(get(rendered, &["apiVersion"]), get(&committed, &["apiVersion"]));
-    assert_eq!(get(rendered, &["metadata", "name"]), get(&committed, &["metadata", "name"]));
-    assert!(
-        get(rendered, &["spec"]) == get(&committed, &["spec"]),
-        "the chart's CRD spec differs from crds/: run charts/social-connection-operator/hack/sync-crd.sh"
-    );
-    assert_eq!(str_at(rendered, &["metadata", "annotations", "helm.sh/resource-policy"]), "keep");
-    assert_eq!(str_at(rendered, &["metadata", "labels", "app.kubernetes.io/component"]), "crd");
-    // Only labels and the annotation are added to the generated metadata.
-    let meta_keys: BTreeSet<&str> = get(rendered, &["metadata"]).as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
-    assert_eq!(meta_keys, ["annotations", "labels", "name"].into());
+    assert_eq!(of_kind(&docs, "CustomResourceDefinition").len(), CRDS.len());
+    for (plural, name) in CRDS {
+        let rendered = rendered_crd(&docs, plural);
+        let committed = committed_crd_of(plural);
+        let generated: Value = serde_yaml::from_str(&social_connection_operator::crd::crd_yaml_of(name).unwrap()).unwrap();
+        assert_eq!(
+            committed, generated,
+            "crds/{plural}... is stale: run `cargo run -q -- crd {plural} > crds/{plural}.social.connections.dev.yaml`"
+        );
+        assert_eq!(get(rendered, &["apiVersion"]), get(&committed, &["apiVersion"]));
+        assert!(
+            get(rendered, &["spec"]) == get(&committed, &["spec"]),
+            "the chart's {plural} CRD spec differs from crds/: run charts/social-connection-operator/hack/sync-crd.sh"
+        );
+        assert_eq!(str_at(rendered, &["metadata", "annotations", "helm.sh/resource-policy"]), "keep");
+        assert_eq!(str_at(rendered, &["metadata", "labels", "app.kubernetes.io/component"]), "crd");
+        // Only labels and the annotation are added to the generated metadata.
+        let meta_keys: BTreeSet<&str> = get(rendered, &["metadata"]).as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+        assert_eq!(meta_keys, ["annotations", "labels", "name"].into());
+    }
 }
 
 #[test]
-fn the_crd_template_is_what_sync_crd_writes_from_the_generator() {
-    let dir = tempfile::tempdir().unwrap();
-    let generated = dir.path().join("crd.yaml");
-    std::fs::write(&generated, social_connection_operator::crd::crd_yaml().unwrap()).unwrap();
-    let out = Command::new("bash")
-        .arg(chart().join("hack/sync-crd.sh"))
-        .args(["--check", "--from"])
-        .arg(&generated)
-        .output()
-        .expect("run sync-crd.sh");
-    assert!(
-        out.status.success(),
-        "templates/crd-socialconnections.yaml is stale; run charts/social-connection-operator/hack/sync-crd.sh\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn the_crd_templates_are_what_sync_crd_writes_from_the_generator() {
+    for (plural, name) in CRDS {
+        let dir = tempfile::tempdir().unwrap();
+        let generated = dir.path().join("crd.yaml");
+        std::fs::write(&generated, social_connection_operator::crd::crd_yaml_of(name).unwrap()).unwrap();
+        let out = Command::new("bash")
+            .arg(chart().join("hack/sync-crd.sh"))
+            .args(["--check", "--crd", plural, "--from"])
+            .arg(&generated)
+            .output()
+            .expect("run sync-crd.sh");
+        assert!(
+            out.status.success(),
+            "templates/crd-{plural}.yaml is stale; run charts/social-connection-operator/hack/sync-crd.sh\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]
 fn crds_enabled_false_renders_no_crd_and_keep_false_drops_the_keep_annotation() {
     assert!(of_kind(&render(&["--set", "crds.enabled=false"]), "CustomResourceDefinition").is_empty());
     let docs = render(&["--set", "crds.keep=false"]);
-    let crd = one(&docs, "CustomResourceDefinition");
-    assert!(get(crd, &["metadata", "annotations", "helm.sh/resource-policy"]).is_null());
-    assert!(get(crd, &["spec"]) == get(&committed_crd(), &["spec"]));
+    for (plural, _) in CRDS {
+        let crd = rendered_crd(&docs, plural);
+        assert!(get(crd, &["metadata", "annotations", "helm.sh/resource-policy"]).is_null());
+        assert!(get(crd, &["spec"]) == get(&committed_crd_of(plural), &["spec"]));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -82,4 +82,44 @@ pub struct SocialConnectionStatus {
     /// handled, so each value triggers exactly one check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_check_request: Option<String>,
+
+    /// What each SocialNotificationPolicy has already sent about this connection, so that every
+    /// notice goes out once per stage, also across operator restarts. Written only by the
+    /// notifier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["policy"]))]
+    #[schemars(length(max = 32))]
+    pub notifications: Vec<NotificationRecord>,
+}
+
+/// The notices one SocialNotificationPolicy has sent about a connection.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationRecord {
+    /// Name of the SocialNotificationPolicy (same namespace).
+    pub policy: String,
+
+    /// The token expiry the expiry warnings were about; a new token starts the warnings over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warned_expiry: Option<Time>,
+
+    /// The smallest warning threshold (days before the expiry) already announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warned_days: Option<u32>,
+
+    /// When the current break was first announced (reauthorization required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken_since: Option<Time>,
+
+    /// The reason of the break that was announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken_reason: Option<String>,
+
+    /// When the last notice about the current break (first notice or reminder) was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_broken_notice: Option<Time>,
+
+    /// How many reminders were sent about the current break.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminders: Option<u32>,
 }

@@ -38,6 +38,8 @@ pub struct Context {
     pub default_redirect_url: Option<String>,
     /// App-wide provider throttles (Graph codes 4 and 341).
     pub throttles: throttle::AppThrottles,
+    /// Notices per SocialNotificationPolicy (`None` with --disable-notifications).
+    pub outbox: Option<Arc<crate::notify::Outbox>>,
 }
 
 /// The connections in `store` that reference the Secret `secret` (as token or app Secret).
@@ -63,16 +65,26 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let client = Client::try_default().await.map_err(|e| Error::KubeConfig(e.to_string()))?;
     let reporter = Reporter { controller: "social-connection-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let recorder = Recorder::new(client.clone(), reporter);
+    let scopes: Vec<Option<String>> =
+        if args.namespaces.is_empty() { vec![None] } else { args.namespaces.iter().map(|n| Some(n.clone())).collect() };
+    let outbox = if args.disable_notifications {
+        None
+    } else {
+        let policies = crate::notify::outbox::watch_policies(&client, &scopes);
+        let observer = Arc::new(crate::notify::LogObserver);
+        let outbox = crate::notify::Outbox::new(client.clone(), recorder.clone(), policies, observer, Default::default())
+            .map_err(|e| Error::Http(e.into()))?;
+        Some(Arc::new(outbox))
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         http,
         recorder,
         default_redirect_url: args.default_redirect_url.clone(),
         throttles: throttle::AppThrottles::default(),
+        outbox,
     });
 
-    let scopes: Vec<Option<String>> =
-        if args.namespaces.is_empty() { vec![None] } else { args.namespaces.iter().map(|n| Some(n.clone())).collect() };
     let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let health = tokio::spawn(health::serve(args.health_addr, ready.clone(), scopes.len()));
 

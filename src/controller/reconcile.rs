@@ -83,6 +83,10 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
         }
         return Ok(Action::await_change());
     }
+    // Notices follow the stored status: a decision written below comes back through the watch.
+    if let Some(outbox) = &ctx.outbox {
+        outbox.offer(&obj);
+    }
 
     let check_request = obj
         .annotations()
@@ -184,8 +188,10 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
     Ok(Action::requeue(decision.requeue_after))
 }
 
-/// Server-side applies the whole status with the operator's field manager.
+/// Server-side applies the whole status with the operator's field manager, except
+/// `notifications`, which the notifier owns under a field manager of its own.
 async fn write_status(api: &Api<SocialConnection>, name: &str, status: &SocialConnectionStatus) -> Result<()> {
+    let status = SocialConnectionStatus { notifications: Vec::new(), ..status.clone() };
     let patch = serde_json::json!({
         "apiVersion": "social.connections.dev/v1alpha1",
         "kind": "SocialConnection",

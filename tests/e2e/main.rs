@@ -9,4 +9,5 @@ mod basics;
 mod behaviour;
 mod chart;
 mod kubectl;
+mod notify;
 mod providers;

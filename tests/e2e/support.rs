@@ -113,8 +113,8 @@ fn operator_binary() -> PathBuf {
 fn init_world() -> Result<World, String> {
     let (kubeconfig, bin_dir) = start_control_plane()?;
     let fakes = start_fakes();
-    // Install the CRD from crds/ (the API server rejects a non-structural schema).
-    let crd = repo().join("crds/socialconnections.social.connections.dev.yaml");
+    // Install the CRDs from crds/ (the API server rejects a non-structural schema).
+    let crd = repo().join("crds");
     let out = Command::new(bin_dir.join("kubectl"))
         .arg("--kubeconfig")
         .arg(&kubeconfig)
@@ -128,7 +128,13 @@ fn init_world() -> Result<World, String> {
     let out = Command::new(bin_dir.join("kubectl"))
         .arg("--kubeconfig")
         .arg(&kubeconfig)
-        .args(["wait", "--for=condition=Established", "--timeout=60s", "crd/socialconnections.social.connections.dev"])
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/socialconnections.social.connections.dev",
+            "crd/socialnotificationpolicies.social.connections.dev",
+        ])
         .output()
         .map_err(|e| format!("kubectl: {e}"))?;
     if !out.status.success() {
@@ -144,6 +150,9 @@ fn init_world() -> Result<World, String> {
         .env("SOCIAL_PROVIDER_ENDPOINTS", fakes.endpoints_env())
         .env("RUST_LOG", "info,social_connection_operator=debug")
         .env("SOCIAL_DEFAULT_REDIRECT_URL", "https://app.example.com/oauth/callback")
+        // The notification tests run an operator of their own for their namespace (they restart
+        // it); this one, which watches every namespace, must not send their notices too.
+        .env("SOCIAL_DISABLE_NOTIFICATIONS", "true")
         .stdout(log)
         .stderr(log2);
     die_with_parent(&mut cmd);

@@ -86,4 +86,10 @@ that needs a new verb adds it here together with the scenario that uses it.
 - apiGroups: ["social.connections.dev"]
   resources: ["socialconnections/status"]
   verbs: ["patch"]
+# SocialNotificationPolicies are kept in a watch cache (list, watch); notices are recorded in
+# the connection's status (socialconnections/status patch, above) and receiver Secrets are read
+# with the Secret get above.
+- apiGroups: ["social.connections.dev"]
+  resources: ["socialnotificationpolicies"]
+  verbs: ["list", "watch"]
 {{- end }}
