@@ -38,10 +38,10 @@ pub const MIN_REPEAT_EVERY: Duration = Duration::from_secs(3600);
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SocialNotificationPolicySpec {
-    /// Which SocialConnections of this namespace the policy covers, by label. An empty selector
+    /// Which SocialConnections of this namespace the policy covers, by label. Unset or empty
     /// ({}) covers every SocialConnection of the namespace.
-    #[serde(default)]
-    pub selector: LabelSelector,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
 
     /// Email addresses that receive every notice of the selected connections, in addition to
     /// the addresses in each connection's social.connections.dev/owner annotation.
@@ -150,7 +150,7 @@ mod tests {
 
     fn spec(days: Option<Vec<u32>>, repeat: Option<&str>) -> SocialNotificationPolicySpec {
         SocialNotificationPolicySpec {
-            selector: LabelSelector::default(),
+            selector: None,
             recipients: vec![],
             receivers: vec![],
             expiry_warning_days: days,

@@ -156,7 +156,7 @@ impl Outbox {
             .iter()
             .flat_map(|s| s.state())
             .filter(|p| p.namespace() == ns)
-            .filter(|p| match Selector::try_from(p.spec.selector.clone()) {
+            .filter(|p| match Selector::try_from(p.spec.selector.clone().unwrap_or_default()) {
                 Ok(sel) => sel.matches(labels),
                 Err(e) => {
                     tracing::warn!(policy = %p.name_any(), error = %e, "SocialNotificationPolicy has an invalid selector; it selects nothing");
