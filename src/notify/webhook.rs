@@ -39,6 +39,55 @@ pub async fn send(http: &reqwest::Client, url: &SecretString, key: &SecretString
 mod tests {
     use super::*;
 
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn client() -> reqwest::Client {
+        crate::providers::http::install_crypto_provider();
+        reqwest::Client::builder().build().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_notice_is_posted_as_json_with_the_signature_of_its_exact_body() {
+        let server = MockServer::start().await;
+        let body = serde_json::json!({"stage": "Recovered", "text": "works again"});
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let sig = signature(&SecretString::new("k3y"), &bytes);
+        Mock::given(method("POST"))
+            .and(path("/hook"))
+            .and(header(SIGNATURE_HEADER, sig.as_str()))
+            .and(header("content-type", "application/json"))
+            .and(header("x-social-event", "Recovered"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let url = SecretString::new(format!("{}/hook", server.uri()));
+        send(&client(), &url, &SecretString::new("k3y"), &body).await.unwrap();
+        let received = server.received_requests().await.unwrap();
+        assert_eq!(received[0].body, bytes);
+    }
+
+    #[tokio::test]
+    async fn server_errors_and_429_are_retryable_other_refusals_are_not_and_no_error_shows_the_url() {
+        let body = serde_json::json!({"stage": "ExpiryWarning"});
+        for (status, retryable) in [(503, true), (429, true), (500, true), (400, false), (404, false), (301, false)] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST")).respond_with(ResponseTemplate::new(status)).mount(&server).await;
+            let url = SecretString::new(format!("{}/T0/hook-secret-path", server.uri()));
+            let err = send(&client(), &url, &SecretString::new("k"), &body).await.unwrap_err();
+            assert_eq!(err.is_retryable(), retryable, "HTTP {status}");
+            assert!(err.to_string().contains(&status.to_string()), "{err}");
+            assert!(!err.to_string().contains("hook-secret-path"), "{err}");
+        }
+        // Nothing listening: retryable, and the URL is not in the message either.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = SecretString::new(format!("http://127.0.0.1:{port}/T0/hook-secret-path"));
+        let err = send(&client(), &url, &SecretString::new("k"), &body).await.unwrap_err();
+        assert!(err.is_retryable());
+        assert!(!err.to_string().contains("hook-secret-path"), "{err}");
+    }
+
     #[test]
     fn the_signature_is_the_hex_hmac_sha256_of_the_body() {
         // RFC 4231 test case 2.
