@@ -85,7 +85,13 @@ pub struct Outbox {
     /// The records this process wrote last, per connection uid: newer than a status that the
     /// watch has not brought yet.
     written: Mutex<HashMap<String, Vec<NotificationRecord>>>,
+    /// Receivers that already accepted a notice not yet delivered to all of the policy's
+    /// receivers, by `<uid>/<policy>/<stage key>`: a retry skips them.
+    delivered: Mutex<HashMap<String, HashSet<String>>>,
 }
+
+/// Policies handled per connection at most (the length limit of `status.notifications`).
+pub const MAX_POLICIES_PER_CONNECTION: usize = 32;
 
 /// Starts a SocialNotificationPolicy watch for every scope (`None`: all namespaces) and
 /// returns their caches.
@@ -144,7 +150,17 @@ impl Outbox {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(crate::providers::http::USER_AGENT)
             .build()?;
-        Ok(Outbox { client, http, recorder, policies, observer, retry, busy: Mutex::default(), written: Mutex::default() })
+        Ok(Outbox {
+            client,
+            http,
+            recorder,
+            policies,
+            observer,
+            retry,
+            busy: Mutex::default(),
+            written: Mutex::default(),
+            delivered: Mutex::default(),
+        })
     }
 
     /// The policies of the connection's namespace whose selector matches its labels.
@@ -165,6 +181,13 @@ impl Outbox {
             })
             .collect();
         out.sort_by_key(|p| p.name_any());
+        if out.len() > MAX_POLICIES_PER_CONNECTION {
+            tracing::warn!(
+                namespace = ns.as_deref().unwrap_or_default(), name = %conn.name_any(), policies = out.len(),
+                "more SocialNotificationPolicies select this connection than its status can record; only the first {MAX_POLICIES_PER_CONNECTION} by name send notices"
+            );
+            out.truncate(MAX_POLICIES_PER_CONNECTION);
+        }
         out
     }
 
@@ -231,7 +254,8 @@ impl Outbox {
                 let now = Timestamp::now();
                 let Some((stage, after)) = stages::next(now, &facts, &schedule, &rec) else { break };
                 let msg = message::render(&stage, &subject, &recipients, now);
-                if !self.deliver(policy, &msg, &recipients, stage.name(), &subject).await {
+                let key = format!("{uid}/{}/{}", rec.policy, stage.key());
+                if !self.deliver(policy, &msg, &recipients, stage.name(), &subject, &key).await {
                     break;
                 }
                 tracing::info!(namespace = %ns, name = %subject.name, policy = %rec.policy, stage = stage.name(), "notice sent");
@@ -266,9 +290,14 @@ impl Outbox {
         recipients: &[String],
         stage: &'static str,
         subject: &Subject,
+        key: &str,
     ) -> bool {
         let mut all = true;
+        let done = |name: &str| self.delivered.lock().is_ok_and(|d| d.get(key).is_some_and(|s| s.contains(name)));
         for receiver in &policy.spec.receivers {
+            if done(&receiver.name) {
+                continue;
+            }
             let kind = kind_of(receiver);
             let result = match self.target(policy, receiver).await {
                 Ok(target) => {
@@ -287,7 +316,12 @@ impl Outbox {
                 Err(e) => Err(e),
             };
             match result {
-                Ok(()) => self.observer.sent(kind, stage),
+                Ok(()) => {
+                    self.observer.sent(kind, stage);
+                    if let Ok(mut d) = self.delivered.lock() {
+                        d.entry(key.to_string()).or_default().insert(receiver.name.clone());
+                    }
+                }
                 Err(e) => {
                     all = false;
                     self.observer.failed(kind, stage);
@@ -310,6 +344,9 @@ impl Outbox {
                     }
                 }
             }
+        }
+        if all && let Ok(mut d) = self.delivered.lock() {
+            d.remove(key);
         }
         all
     }

@@ -164,6 +164,17 @@ impl Stage {
             Stage::Recovered { .. } => "Recovered",
         }
     }
+
+    /// What tells this notice from any other of the same connection: the same key means the
+    /// same notice (used to skip receivers that already have it when a delivery is retried).
+    pub fn key(&self) -> String {
+        match self {
+            Stage::ExpiryWarning { days, expires_at } => format!("ExpiryWarning/{days}/{expires_at}"),
+            Stage::ReauthorizationRequired { reason } => format!("ReauthorizationRequired/{}", reason.as_str()),
+            Stage::StillBroken { since, reminder, .. } => format!("StillBroken/{since}/{reminder}"),
+            Stage::Recovered { since, .. } => format!("Recovered/{}", since.map(|t| t.to_string()).unwrap_or_default()),
+        }
+    }
 }
 
 const DAY: i64 = 24 * 3600;
@@ -373,6 +384,16 @@ mod tests {
         drain("2026-03-01T10:00:00Z", &broken(BreakReason::Expired), &mut rec);
         let stages = drain("2026-03-01T11:00:00Z", &ready(Some("2026-03-05T11:00:00Z")), &mut rec);
         assert_eq!(stages.iter().map(Stage::name).collect::<Vec<_>>(), vec!["Recovered", "ExpiryWarning"]);
+    }
+
+    #[test]
+    fn a_notice_keeps_its_key_while_it_is_due_and_the_next_one_has_another() {
+        let f = broken(BreakReason::RoleRemoved);
+        let (first, _) = next(t("2026-03-01T10:00:00Z"), &f, &schedule(), &record()).unwrap();
+        let (again, after) = next(t("2026-03-01T10:05:00Z"), &f, &schedule(), &record()).unwrap();
+        assert_eq!(first.key(), again.key(), "an undelivered notice is the same notice a pass later");
+        let (reminder, _) = next(t("2026-03-02T10:05:00Z"), &f, &schedule(), &after).unwrap();
+        assert_ne!(reminder.key(), first.key());
     }
 
     #[test]

@@ -480,3 +480,67 @@ async fn a_policy_warns_before_expiry_tells_who_must_reconnect_reminds_and_annou
     assert!(!op.output().contains("slack-path-secret"), "the Slack URL reached the operator's log");
     assert_no_leaks(&client, &ns, &[&first_token, &revoked, &fixed]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_that_cannot_be_used_is_named_in_a_warning_event_and_the_others_get_the_notice_only_once() {
+    social_connection_operator::providers::http::install_crypto_provider();
+    let w = world();
+    let client = w.client().await;
+    let ns = namespace(&client, "notify-fail").await;
+    let hooks = Hooks::start().await;
+    let revoked = fakes::token("g1");
+    secret(&client, &ns, "tok", &[("access_token", &revoked)]).await;
+    secret(&client, &ns, "hook", &[("url", &format!("http://127.0.0.1:{}/hook", hooks.port)), ("signingKey", SIGNING_KEY)]).await;
+    let policy = |receivers: Value| -> SocialNotificationPolicy {
+        serde_json::from_value(json!({
+            "apiVersion": "social.connections.dev/v1alpha1",
+            "kind": "SocialNotificationPolicy",
+            "metadata": {"name": "alerts"},
+            "spec": {"recipients": ["lead@example.com"], "receivers": receivers},
+        }))
+        .unwrap()
+    };
+    let policies = Api::<SocialNotificationPolicy>::namespaced(client.clone(), &ns);
+    let both = json!([
+        {"name": "ops", "webhook": {"secretRef": {"name": "hook"}}},
+        {"name": "mail", "email": {"secretRef": {"name": "no-such-smtp"}}},
+    ]);
+    policies.create(&PostParams::default(), &policy(both)).await.expect("create policy");
+    connection(
+        &client,
+        &ns,
+        "shop",
+        json!({"provider": "threads", "account": {"id": fakes::THREADS_USER_ID}, "secretRef": {"name": "tok"}}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let op = Operator::start(&ns, dir.path().join("operator.log"));
+
+    wait_condition(&client, &ns, "shop", "Ready", "False", "PasswordChanged").await;
+    let notices = wait_webhooks(&hooks, 1, &op).await;
+    assert_eq!(notices[0]["stage"], "ReauthorizationRequired");
+    let (ty, _, note) = wait_event(&client, &ns, "NotificationFailed").await;
+    assert_eq!(ty, "Warning");
+    assert!(note.contains("receiver \"mail\" (email)") && note.contains("Secret \"no-such-smtp\" does not exist"), "{note}");
+
+    // Not delivered everywhere, so not recorded; later passes retry only the failing receiver.
+    request_check(&client, &ns, "again-1").await;
+    request_check(&client, &ns, "again-2").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let st = Api::<SocialConnection>::namespaced(client.clone(), &ns).get("shop").await.unwrap().status.unwrap();
+    assert!(st.notifications.iter().all(|r| r.broken_since.is_none()), "recorded although a receiver failed: {:?}", st.notifications);
+    assert_eq!(hooks.on("/hook").len(), 1, "the working receiver got the notice again");
+
+    // Without the broken receiver the notice is complete: recorded, and not sent again.
+    let only_hook = json!({"spec": {"receivers": [{"name": "ops", "webhook": {"secretRef": {"name": "hook"}}}]}});
+    policies.patch("alerts", &PatchParams::default(), &Patch::Merge(&only_hook)).await.expect("drop the mail receiver");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    request_check(&client, &ns, "again-3").await;
+    wait_for(&client, &ns, "shop", "the notice recorded", |s| {
+        s.notifications.first().is_some_and(|r| r.broken_reason.as_deref() == Some("PasswordChanged"))
+    })
+    .await;
+    assert_eq!(hooks.on("/hook").len(), 1, "the notice was sent again when it was recorded");
+    assert_no_leaks(&client, &ns, &[&revoked]).await;
+    assert!(!op.output().contains(&revoked));
+}
