@@ -534,12 +534,20 @@ async fn a_receiver_that_cannot_be_used_is_named_in_a_warning_event_and_the_othe
     // Without the broken receiver the notice is complete: recorded, and not sent again.
     let only_hook = json!({"spec": {"receivers": [{"name": "ops", "webhook": {"secretRef": {"name": "hook"}}}]}});
     policies.patch("alerts", &PatchParams::default(), &Patch::Merge(&only_hook)).await.expect("drop the mail receiver");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    request_check(&client, &ns, "again-3").await;
-    wait_for(&client, &ns, "shop", "the notice recorded", |s| {
+    // The operator's policy cache follows the change through its watch: ask for checks until a
+    // pass sees it.
+    let recorded = |s: &social_connection_operator::api::SocialConnectionStatus| {
         s.notifications.first().is_some_and(|r| r.broken_reason.as_deref() == Some("PasswordChanged"))
-    })
-    .await;
+    };
+    let conns = Api::<SocialConnection>::namespaced(client.clone(), &ns);
+    for attempt in 3..=20 {
+        request_check(&client, &ns, &format!("again-{attempt}")).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if conns.get("shop").await.unwrap().status.as_ref().is_some_and(recorded) {
+            break;
+        }
+    }
+    wait_for(&client, &ns, "shop", "the notice recorded", recorded).await;
     assert_eq!(hooks.on("/hook").len(), 1, "the notice was sent again when it was recorded");
     assert_no_leaks(&client, &ns, &[&revoked]).await;
     assert!(!op.output().contains(&revoked));
