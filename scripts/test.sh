@@ -23,6 +23,11 @@ t1=$SECONDS
 echo "==> building Mailpit (SMTP server of the notification tests; cached after the first run)" >&2
 bash scripts/mailpit.sh build >&2
 echo "==> Mailpit ready after $((SECONDS - t1))s" >&2
+# The notification tests make their SMTP server's CA and certificate with openssl.
+if ! command -v openssl >/dev/null; then
+    echo "==> installing openssl (Debian package)" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2
+fi
 
 echo "==> cargo test (unit, providers, fakes, chart, end-to-end)" >&2
 # End-to-end tests mostly wait on the API server and the operator: run them wide.
