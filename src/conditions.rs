@@ -110,6 +110,9 @@ reasons!(
         ProviderUnavailable,
         /// Unknown: the provider rate-limited three times in a row.
         RateLimited,
+        /// Unknown: the operator is not allowed to read a referenced Secret (RBAC); the
+        /// message names the missing permission.
+        SecretAccessDenied,
     }
 );
 
@@ -288,9 +291,13 @@ impl Reason {
         }
     }
 }
+/// The longest condition message written (Kubernetes allows 32768; a message is read by
+/// people, and provider text in it must never make the status write fail).
+pub const MAX_CONDITION_MESSAGE_BYTES: usize = 1024;
 
 /// Builds a condition, keeping `lastTransitionTime` from `previous` when the status did not
-/// change (Kubernetes API conventions), so an unchanged check writes nothing new.
+/// change (Kubernetes API conventions), so an unchanged check writes nothing new. The message
+/// is cut to [`MAX_CONDITION_MESSAGE_BYTES`].
 pub fn condition(
     previous: &[Condition],
     type_: ConditionType,
@@ -309,7 +316,7 @@ pub fn condition(
         type_: type_.as_str().to_string(),
         status: status.as_str().to_string(),
         reason: reason.to_string(),
-        message,
+        message: crate::redact::truncate_utf8(&message, MAX_CONDITION_MESSAGE_BYTES),
         observed_generation: generation,
         last_transition_time,
     }

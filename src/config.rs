@@ -68,9 +68,10 @@ pub struct RunArgs {
     #[arg(long, env = "SOCIAL_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
-    /// How many connections are reconciled at once.
-    #[arg(long, env = "SOCIAL_CONCURRENCY", default_value_t = 8)]
-    pub concurrency: u16,
+    /// How many connections are reconciled at once (at least 1: kube-runtime would read 0 as
+    /// unbounded).
+    #[arg(long, env = "SOCIAL_CONCURRENCY", default_value = "8", value_parser = parse_concurrency)]
+    pub concurrency: std::num::NonZeroU16,
 
     /// Default OAuth redirect URL for reauthorization links, used when spec.redirectURL is
     /// unset.
@@ -95,5 +96,25 @@ impl RunArgs {
     pub fn endpoints(&self) -> Result<Endpoints, EndpointError> {
         let env = std::env::var(ENDPOINTS_ENV).ok();
         Endpoints::from_sources(&self.provider_endpoints, env.as_deref())
+    }
+}
+
+/// Parses `--concurrency`: a whole number from 1 to 65535.
+fn parse_concurrency(s: &str) -> Result<std::num::NonZeroU16, String> {
+    let n: u16 = s.trim().parse().map_err(|_| format!("{s:?} is not a whole number from 1 to 65535"))?;
+    std::num::NonZeroU16::new(n).ok_or_else(|| "must be at least 1 (0 would mean unbounded concurrency)".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrency_zero_is_refused_at_start_up_with_a_reason() {
+        let err = Cli::try_parse_from(["sco", "--concurrency", "0"]).unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
+        let cli = Cli::try_parse_from(["sco", "--concurrency", "3"]).unwrap();
+        assert_eq!(cli.run.concurrency.get(), 3);
+        assert!(Cli::try_parse_from(["sco", "--concurrency", "-1"]).is_err());
     }
 }

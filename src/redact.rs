@@ -54,6 +54,21 @@ pub fn scrub(message: &str, secrets: &[&SecretString]) -> String {
     out
 }
 
+/// `s` cut to at most `max_bytes` bytes on a character boundary, with `…` marking the cut
+/// (within the limit, unless the limit is smaller than the mark). Text from providers is bounded with this before it reaches status or
+/// Events, whose fields have maximum lengths the API server enforces.
+pub fn truncate_utf8(s: &str, max_bytes: usize) -> String {
+    if s.len() <= max_bytes {
+        return s.to_string();
+    }
+    const MARK: &str = "…";
+    let mut end = max_bytes.saturating_sub(MARK.len());
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &s[..end])
+}
+
 /// Names of query parameters and form fields whose values are secret (providers.md §2.10).
 pub const SECRET_PARAMS: [&str; 6] = ["access_token", "input_token", "fb_exchange_token", "client_secret", "token", "refresh_token"];
 
@@ -85,6 +100,16 @@ mod tests {
         assert_eq!(format!("{s}"), "***");
         assert_eq!(format!("{s:?}"), "***");
         assert_eq!(format!("{:?}", Some(&s)), "Some(***)");
+    }
+
+    #[test]
+    fn truncation_keeps_whole_characters_and_the_limit() {
+        assert_eq!(truncate_utf8("short", 10), "short");
+        let cut = truncate_utf8(&"é".repeat(100), 11);
+        assert!(cut.len() <= 11 && cut.ends_with('…'), "{cut}");
+        assert_eq!(cut, "éééé…");
+        // A limit smaller than the mark keeps only the mark.
+        assert_eq!(truncate_utf8("abcdef", 2), "…");
     }
 
     #[test]

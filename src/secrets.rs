@@ -57,6 +57,17 @@ pub enum SecretProblem {
         /// What is wrong (never the value).
         why: &'static str,
     },
+    /// Valid=Unknown `SecretAccessDenied`: the API server refused to let the operator read the
+    /// Secret. A person fixes it in RBAC, not in the Secret.
+    #[error(
+        "the operator may not read Secret {name:?} (spec.{field}.name): the API server answered 403 Forbidden; grant its ServiceAccount \"get\" on \"secrets\" in this namespace"
+    )]
+    Forbidden {
+        /// Secret name.
+        name: String,
+        /// The spec field that references it (`secretRef` or `appSecretRef`).
+        field: &'static str,
+    },
 }
 
 fn value(data: &BTreeMap<String, ByteString>, key: &str) -> Option<String> {

@@ -85,7 +85,7 @@ pub struct SocialConnectionSpec {
     /// (for example pages_manage_posts, or full URLs for Google). Matching is exact and
     /// case-sensitive. Leave empty to skip the scope check.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
     pub required_scopes: Vec<String>,
 
     /// The least role the connecting identity must hold on the account: admin, editor,

@@ -4,6 +4,20 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Most scopes kept in `grantedScopes` / `missingScopes` (the schema's maxItems).
+pub const MAX_STATUS_SCOPES: usize = 128;
+/// Longest scope kept in status (the schema's maxLength).
+pub const MAX_STATUS_SCOPE_LEN: usize = 256;
+/// Longest account name kept in status (the schema's maxLength).
+pub const MAX_STATUS_NAME_LEN: usize = 256;
+
+/// Scopes fit for status: a hostile provider may send thousands, or huge ones, and the status
+/// write must not fail because of them. Over-long scopes are dropped (they cannot match a
+/// required scope, which the spec bounds to the same length), the rest cut to the maximum count.
+pub fn bounded_scopes(scopes: Vec<String>) -> Vec<String> {
+    scopes.into_iter().filter(|s| s.len() <= MAX_STATUS_SCOPE_LEN).take(MAX_STATUS_SCOPES).collect()
+}
+
 /// The observed state of a SocialConnection, written only by the operator.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -47,16 +61,21 @@ pub struct SocialConnectionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_check_time: Option<Time>,
 
-    /// Scopes the provider (or, failing that, the Secret) says were granted.
+    /// Scopes the provider (or, failing that, the Secret) says were granted (at most 128, each
+    /// at most 256 characters; longer ones are left out).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128), inner(length(max = 256)))]
     pub granted_scopes: Vec<String>,
 
     /// Required scopes that were not granted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128), inner(length(max = 256)))]
     pub missing_scopes: Vec<String>,
 
-    /// The account or identity name the provider reported, for people reading the status.
+    /// The account or identity name the provider reported, for people reading the status (cut
+    /// to 256 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
     pub account_name: Option<String>,
 
     /// The first 16 hex digits of the SHA-256 of the current access token, so that a token

@@ -16,12 +16,17 @@ use super::policy::expiry::{ExpiryFacts, Renewability};
 use super::policy::ready::Conds;
 use super::policy::{Cond, consent, events, expiry, failures, previous_cond, ready, role, scopes, verdict};
 use super::schedule;
-use crate::api::{ProviderKind, SocialConnectionSpec, SocialConnectionStatus};
+use crate::api::{MAX_STATUS_NAME_LEN, ProviderKind, SocialConnectionSpec, SocialConnectionStatus, bounded_scopes};
 use crate::conditions::{CondStatus, ConditionType, Reason, ValidReason, condition};
 use crate::providers::{CheckReport, ExpiryFact, ProviderProfile, TokenVerdict};
+use crate::redact::truncate_utf8;
 use crate::secrets::SecretProblem;
 
 pub use super::policy::failures::FAILURES_BEFORE_UNKNOWN;
+
+/// How soon a connection whose Secret the operator may not read is looked at again (an RBAC
+/// fix wakes nothing).
+pub const FORBIDDEN_RETRY: Duration = Duration::from_secs(60);
 
 /// What the cycle found before deciding.
 #[derive(Clone, Debug)]
@@ -46,6 +51,9 @@ pub enum Findings {
 pub struct DecisionInput<'a> {
     /// The clock of this cycle.
     pub now: Timestamp,
+    /// When the provider's last answer arrived (retry delays count from it, §2.5); `now` when
+    /// no provider was asked.
+    pub answered_at: Timestamp,
     /// `metadata.generation`.
     pub generation: Option<i64>,
     /// `<namespace>/<name>`, the consent URL's state.
@@ -114,12 +122,19 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                 SecretProblem::NotFound { .. } => ValidReason::SecretNotFound,
                 SecretProblem::KeyMissing { .. } => ValidReason::SecretKeyMissing,
                 SecretProblem::Invalid { .. } => ValidReason::InvalidSecret,
+                SecretProblem::Forbidden { .. } => ValidReason::SecretAccessDenied,
             };
-            valid = Cond::new(CondStatus::False, Reason::Valid(reason), problem.to_string());
+            // Whether the token works cannot be known while the Secret cannot be read.
+            let st = if matches!(problem, SecretProblem::Forbidden { .. }) { CondStatus::Unknown } else { CondStatus::False };
+            valid = Cond::new(st, Reason::Valid(reason), problem.to_string());
             // No provider call is scheduled: the Secret watch wakes the connection as soon as
             // the Secret changes. Keeping status free of a new due time makes a repeated
             // problem an identical status, so nothing is written.
-            next_check = schedule::add(now, interval);
+            // A permission fix produces no Secret event: look again soon.
+            next_check = match problem {
+                SecretProblem::Forbidden { .. } => schedule::add(now, FORBIDDEN_RETRY.min(interval)),
+                _ => schedule::add(now, interval),
+            };
             secret_problem = true;
         }
         Findings::Checked { report, secret_expires_at, secret_scopes, fingerprint } => {
@@ -145,7 +160,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                 status.data_access_expires_at = Some(Time(d));
             }
             if let Some(name) = &report.account_name {
-                status.account_name = Some(name.clone());
+                status.account_name = Some(truncate_utf8(name, MAX_STATUS_NAME_LEN));
             }
             status.last_check_time = Some(Time(now));
 
@@ -200,9 +215,9 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                     scopes = c;
                 }
                 if let Some(g) = out.granted {
-                    status.granted_scopes = g;
+                    status.granted_scopes = bounded_scopes(g);
                 }
-                status.missing_scopes = out.missing;
+                status.missing_scopes = bounded_scopes(out.missing);
 
                 expiring = expiry::decide(&ExpiryFacts {
                     now,
@@ -222,7 +237,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                         Some(d) => schedule::provider_delay(d, input.jitter.1),
                         None => schedule::backoff(failures.max(1).unsigned_abs(), input.jitter.1),
                     };
-                    schedule::add(now, delay)
+                    schedule::add(input.answered_at.max(now), delay)
                 }
                 None => schedule::next_check(now, interval, expires_at, warning, input.jitter.0),
             };
@@ -284,7 +299,8 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
         next_check = schedule::add(now, Duration::from_secs(1));
     }
     status.next_check_time = if secret_problem { None } else { Some(Time(next_check)) };
-    Decision { requeue_after: schedule::duration_between(now, next_check).max(Duration::from_secs(1)), status, notices }
+    let requeue_from = input.answered_at.max(now);
+    Decision { requeue_after: schedule::duration_between(requeue_from, next_check).max(Duration::from_secs(1)), status, notices }
 }
 
 #[cfg(test)]
@@ -318,6 +334,7 @@ mod tests {
         previous: SocialConnectionStatus,
         profile: ProviderProfile,
         findings: Findings,
+        answered_at: Option<Timestamp>,
     }
 
     fn checked(report: CheckReport) -> Findings {
@@ -325,12 +342,19 @@ mod tests {
     }
 
     fn case(findings: Findings) -> Case {
-        Case { spec: spec(ProviderKind::Facebook), previous: SocialConnectionStatus::default(), profile: profile(), findings }
+        Case {
+            spec: spec(ProviderKind::Facebook),
+            previous: SocialConnectionStatus::default(),
+            profile: profile(),
+            findings,
+            answered_at: None,
+        }
     }
 
     fn run(c: &Case) -> Decision {
         decide(DecisionInput {
             now: t(NOW),
+            answered_at: c.answered_at.unwrap_or(t(NOW)),
             generation: Some(1),
             object_key: "ns/conn",
             spec: &c.spec,
@@ -743,5 +767,48 @@ mod tests {
         c.spec = spec(ProviderKind::Telegram);
         c.spec.required_scopes = vec!["x".into()];
         assert_eq!(cond(&run(&c), ConditionType::ScopesMissing), ("False", "NoScopesRequired"));
+    }
+
+    #[test]
+    fn a_retry_delay_counts_from_when_the_answer_arrived_not_from_the_cycle_start() {
+        let i = Interruption::rate_limited("429", Some(Duration::from_secs(60)));
+        let mut c = case(checked(CheckReport::interrupted(i)));
+        c.answered_at = Some(t("2026-06-01T00:00:30Z"));
+        let d = run(&c);
+        assert_eq!(d.status.next_check_time.map(|x| x.0), Some(t("2026-06-01T00:01:30Z")));
+        assert_eq!(d.requeue_after, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_secret_the_operator_may_not_read_is_unknown_names_the_permission_and_is_retried_soon() {
+        let problem = SecretProblem::Forbidden { name: "tok".into(), field: "secretRef" };
+        let d = run(&case(Findings::Secret(problem)));
+        assert_eq!(cond(&d, ConditionType::Valid), ("Unknown", "SecretAccessDenied"));
+        assert_eq!(cond(&d, ConditionType::Ready), ("Unknown", "SecretAccessDenied"));
+        let msg = &find(&d.status.conditions, ConditionType::Valid).unwrap().message;
+        assert!(msg.contains("\"get\" on \"secrets\"") && msg.contains("tok"), "{msg}");
+        assert_eq!(d.requeue_after, FORBIDDEN_RETRY);
+        assert!(d.notices.is_empty());
+    }
+
+    #[test]
+    fn a_huge_failure_count_in_status_does_not_overflow() {
+        let i = Interruption::unavailable("down");
+        let mut c = case(checked(CheckReport::interrupted(i)));
+        c.previous.consecutive_failures = Some(i32::MAX);
+        let d = run(&c);
+        assert_eq!(d.status.consecutive_failures, Some(i32::MAX));
+        assert!(d.requeue_after <= schedule::MAX_BACKOFF);
+    }
+
+    #[test]
+    fn hostile_names_and_scope_lists_are_bounded_before_they_reach_status() {
+        let mut report = valid_report();
+        report.account_name = Some("n".repeat(10_000));
+        report.granted_scopes = Some((0..1000).map(|i| format!("scope{i}")).chain(["s".repeat(300)]).collect());
+        let d = run(&case(checked(report)));
+        assert!(d.status.account_name.as_ref().is_some_and(|n| n.len() <= MAX_STATUS_NAME_LEN));
+        assert_eq!(d.status.granted_scopes.len(), crate::api::MAX_STATUS_SCOPES);
+        assert!(d.status.granted_scopes.iter().all(|s| s.len() <= crate::api::MAX_STATUS_SCOPE_LEN));
     }
 }

@@ -9,16 +9,21 @@ pub mod policy;
 pub mod reconcile;
 pub mod schedule;
 pub mod throttle;
+pub mod unstored;
+pub mod watch_health;
+
+#[cfg(test)]
+mod hostile_answers;
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PartialObjectMeta};
-use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::controller::{self, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::api::SocialConnection;
@@ -40,6 +45,10 @@ pub struct Context {
     pub throttles: throttle::AppThrottles,
     /// Notices per SocialNotificationPolicy (`None` with --disable-notifications).
     pub outbox: Option<Arc<crate::notify::Outbox>>,
+    /// Check outcomes whose status is not stored yet.
+    pub unstored: unstored::UnstoredOutcomes,
+    /// Per-object backoff after Kubernetes API errors.
+    pub api_retries: unstored::ApiRetries,
 }
 
 /// The connections in `store` that reference the Secret `secret` (as token or app Secret).
@@ -83,10 +92,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
         default_redirect_url: args.default_redirect_url.clone(),
         throttles: throttle::AppThrottles::default(),
         outbox,
+        unstored: unstored::UnstoredOutcomes::default(),
+        api_retries: unstored::ApiRetries::default(),
     });
 
-    let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let health = tokio::spawn(health::serve(args.health_addr, ready.clone(), scopes.len()));
+    let watch_health = watch_health::WatchHealth::default();
+    let health = tokio::spawn(health::serve(args.health_addr, watch_health.clone()));
 
     let mut controllers = Vec::new();
     for ns in scopes {
@@ -94,29 +105,36 @@ pub async fn run(args: RunArgs) -> Result<()> {
             Some(n) => (Api::namespaced(client.clone(), n), Api::namespaced(client.clone(), n)),
             None => (Api::all(client.clone()), Api::all(client.clone())),
         };
-        let controller = Controller::new(conns, watcher::Config::default().any_semantic());
-        let store = controller.store();
-        let ready_store = store.clone();
-        let ready_count = ready.clone();
-        tokio::spawn(async move {
-            // The store's readiness signal wakes only its latest waiter, and the controller
-            // registers after us: poll with a timeout so a later wait sees the signal.
-            loop {
-                if let Ok(Ok(())) = tokio::time::timeout(std::time::Duration::from_millis(500), ready_store.wait_until_ready()).await {
-                    ready_count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    break;
-                }
-            }
-        });
+        // Own watch streams (rather than Controller::new) so that their errors reach the
+        // logs at warning level and /readyz, instead of vanishing inside the controller.
+        let conn_watch = watch_health.register("socialconnections");
+        let secret_watch = watch_health.register("secrets");
+        let (reader, writer) = reflector::store();
+        let conn_stream = watcher(conns, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .reflect(writer)
+            .inspect(move |item| conn_watch.observe(item))
+            .touched_objects();
+        // Secrets are watched as metadata only: their data is never cached.
+        let secret_stream = watcher(secrets, watcher::Config::default())
+            .default_backoff()
+            .inspect(move |item| secret_watch.observe(item))
+            .touched_objects();
+        let store = reader.clone();
         let ctx = ctx.clone();
-        let fut = controller
-            .with_config(ControllerConfig::default().concurrency(args.concurrency))
-            .watches(secrets, watcher::Config::default(), move |s| connections_using_secret(&store, &s))
+        let fut = Controller::for_stream(conn_stream, reader)
+            .with_config(ControllerConfig::default().concurrency(args.concurrency.get()))
+            .watches_stream(secret_stream, move |s| connections_using_secret(&store, &s))
             .shutdown_on_signal()
             .run(reconcile::reconcile, reconcile::error_policy, ctx)
             .for_each(|res| async move {
-                if let Err(e) = res {
-                    tracing::debug!(error = %e, "controller event");
+                match res {
+                    Ok(_) => {}
+                    // error_policy has logged these already.
+                    Err(controller::Error::ReconcilerFailed(..)) => {}
+                    // The watch streams log their own errors; anything else is worth a warning.
+                    Err(controller::Error::QueueError(e)) => tracing::debug!(error = %e, "watch error in the controller queue"),
+                    Err(e) => tracing::warn!(error = %e, "controller error"),
                 }
             });
         controllers.push(fut);
@@ -129,24 +147,24 @@ pub async fn run(args: RunArgs) -> Result<()> {
 }
 
 mod health {
-    //! `/healthz` (the process runs) and `/readyz` (every watch has listed once).
+    //! `/healthz` (the process runs) and `/readyz` (every watch has listed and none is
+    //! failing).
 
     use std::net::SocketAddr;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use axum::{Router, http::StatusCode, routing::get};
 
-    pub async fn serve(addr: SocketAddr, ready: Arc<AtomicUsize>, needed: usize) {
+    use super::watch_health::WatchHealth;
+
+    pub async fn serve(addr: SocketAddr, watches: WatchHealth) {
         let app = Router::new().route("/healthz", get(|| async { "ok" })).route(
             "/readyz",
             get(move || {
-                let ready = ready.clone();
+                let watches = watches.clone();
                 async move {
-                    if ready.load(Ordering::SeqCst) >= needed {
-                        (StatusCode::OK, "ready")
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+                    match watches.readiness() {
+                        Ok(()) => (StatusCode::OK, "ready".to_string()),
+                        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
                     }
                 }
             }),

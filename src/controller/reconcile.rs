@@ -12,6 +12,7 @@ use kube::{Resource, ResourceExt};
 
 use super::Context;
 use super::decision::{Decision, DecisionInput, Findings, decide};
+use super::unstored::{OutcomeKey, Unstored};
 use crate::api::{CHECK_REQUESTED_ANNOTATION, SocialConnection, SocialConnectionStatus};
 use crate::conditions::{ConditionType, find};
 use crate::error::{Error, Result};
@@ -23,13 +24,17 @@ pub const FIELD_MANAGER: &str = "social-connection-operator";
 
 /// Valid reasons that come from the Secret rather than the provider: while one is shown, every
 /// reconcile re-reads the Secret so that a fix is picked up at once.
-const SECRET_REASONS: [&str; 3] = ["SecretNotFound", "SecretKeyMissing", "InvalidSecret"];
+const SECRET_REASONS: [&str; 4] = ["SecretNotFound", "SecretKeyMissing", "InvalidSecret", "SecretAccessDenied"];
 
-/// Reads a Secret with a GET (Secrets are never cached, only their metadata is watched).
+/// Reads a Secret with a GET (Secrets are never cached, only their metadata is watched). A
+/// 403 is a problem a person fixes in RBAC, so it becomes a condition rather than a retried
+/// error.
 async fn get_secret(api: &Api<Secret>, name: &str, field: &'static str) -> Result<std::result::Result<Secret, SecretProblem>> {
-    match api.get_opt(name).await? {
-        Some(s) => Ok(Ok(s)),
-        None => Ok(Err(SecretProblem::NotFound { name: name.to_string(), field })),
+    match api.get_opt(name).await {
+        Ok(Some(s)) => Ok(Ok(s)),
+        Ok(None) => Ok(Err(SecretProblem::NotFound { name: name.to_string(), field })),
+        Err(kube::Error::Api(status)) if status.is_forbidden() => Ok(Err(SecretProblem::Forbidden { name: name.to_string(), field })),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -64,8 +69,22 @@ async fn load_secrets(
     Ok(Ok((token, app)))
 }
 
-/// Reconciles one SocialConnection.
+/// Reconciles one SocialConnection; a success resets the object's API-error backoff.
 pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<Action> {
+    let key = object_key(&obj);
+    let result = reconcile_once(&obj, &ctx).await;
+    if result.is_ok() {
+        ctx.api_retries.succeeded(&key);
+    }
+    result
+}
+
+/// `<namespace>/<name>`.
+fn object_key(obj: &SocialConnection) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action> {
     let ns = obj.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let name = obj.name_any();
     let now = Timestamp::now();
@@ -95,12 +114,23 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
         .cloned();
     let secret_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let provider = providers::for_kind(spec.provider);
-    let loaded = load_secrets(&secret_api, &obj).await?;
+    let loaded = load_secrets(&secret_api, obj).await?;
+    let object_key = format!("{ns}/{name}");
 
+    // When the provider's answer arrived: retry delays count from it (§2.5).
+    let mut answered_at = now;
+    let mut kept_key = None;
     let (findings, client_id) = match loaded {
         Err(problem) => (Findings::Secret(problem), None),
         Ok((token, app)) => {
             let fp = fingerprint(&token.access_token);
+            // A check whose status could not be stored is stored now, without asking the
+            // provider again.
+            let outcome_key = OutcomeKey { uid: obj.uid().unwrap_or_default(), generation, fingerprint: fp.clone() };
+            if let Some(decision) = ctx.unstored.take_matching(&object_key, &outcome_key) {
+                tracing::debug!(namespace = %ns, name = %name, "storing a kept check outcome");
+                return store(&api, obj, ctx, &object_key, &prev, decision).await;
+            }
             let same_token = prev.token_fingerprint.as_deref() == Some(fp.as_str());
             let prev_valid_reason = find(&prev.conditions, ConditionType::Valid).map(|c| c.reason.as_str());
             let due = check_request.is_some()
@@ -134,6 +164,8 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
                 now,
             };
             let report = provider.check(&ctx.http, &input).await;
+            answered_at = Timestamp::now();
+            kept_key = Some(outcome_key);
             if let Some(i) = &report.interruption {
                 tracing::info!(namespace = %ns, name = %name, provider = %spec.provider, detail = %i.detail, "transient provider answer");
             }
@@ -149,9 +181,9 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
 
     let app_wide_limit = matches!(&findings, Findings::Checked { report, .. }
         if report.interruption.as_ref().is_some_and(|i| i.app_wide));
-    let object_key = format!("{ns}/{name}");
     let decision: Decision = decide(DecisionInput {
         now,
+        answered_at,
         generation,
         object_key: &object_key,
         spec,
@@ -167,25 +199,48 @@ pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<
     });
 
     if app_wide_limit && let Some(client_id) = client_id.as_deref() {
-        ctx.throttles.record(spec.provider, client_id, super::schedule::add(now, decision.requeue_after));
+        ctx.throttles.record(spec.provider, client_id, super::schedule::add(answered_at, decision.requeue_after));
     }
-    if decision.status != prev {
-        write_status(&api, &name, &decision.status).await?;
+    if let Some(key) = kept_key {
+        ctx.unstored.keep(&object_key, Unstored { key, decision: decision.clone() });
+    }
+    store(&api, obj, ctx, &object_key, &prev, decision).await
+}
+
+/// Writes the decided status when it changed, then records its Events (after the write, so a
+/// failed write never sends an Event twice), and forgets the kept outcome.
+async fn store(
+    api: &Api<SocialConnection>,
+    obj: &SocialConnection,
+    ctx: &Context,
+    object_key: &str,
+    prev: &SocialConnectionStatus,
+    decision: Decision,
+) -> Result<Action> {
+    let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+    if &decision.status != prev {
+        write_status(api, &name, &decision.status).await?;
         let ready = find(&decision.status.conditions, ConditionType::Ready);
         tracing::info!(
-            namespace = %ns, name = %name, provider = %spec.provider,
+            namespace = %ns, name = %name, provider = %obj.spec.provider,
             ready = ready.map(|c| c.status.as_str()).unwrap_or(""),
             reason = ready.map(|c| c.reason.as_str()).unwrap_or(""),
             "status updated"
         );
     }
+    ctx.unstored.stored(object_key);
     let reference = obj.object_ref(&());
     for notice in &decision.notices {
         if let Err(e) = ctx.recorder.publish(&notice.to_event(), &reference).await {
             tracing::warn!(namespace = %ns, name = %name, reason = notice.reason(), error = %e, "recording an event failed");
         }
     }
-    Ok(Action::requeue(decision.requeue_after))
+    // The requeue counts from now: a kept outcome may be stored long after it was decided.
+    let wait = match decision.status.next_check_time.as_ref() {
+        Some(t) => super::schedule::duration_between(Timestamp::now(), t.0),
+        None => decision.requeue_after,
+    };
+    Ok(Action::requeue(wait.max(Duration::from_secs(1))))
 }
 
 /// Server-side applies the whole status with the operator's field manager, except
@@ -202,8 +257,14 @@ async fn write_status(api: &Api<SocialConnection>, name: &str, status: &SocialCo
 }
 
 /// Retry timing after a Kubernetes API error (provider failures are not errors: they are
-/// decided into status and scheduled by the decision).
-pub fn error_policy(obj: Arc<SocialConnection>, err: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default(), error = %err, kind = err.label(), "reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(15))
+/// decided into status and scheduled by the decision): exponential backoff per object, so a
+/// failing API server is not hammered. A kept check outcome is stored on the retry without a
+/// new provider call.
+pub fn error_policy(obj: Arc<SocialConnection>, err: &Error, ctx: Arc<Context>) -> Action {
+    let wait = ctx.api_retries.failed(&object_key(&obj), rand::random::<f64>());
+    tracing::warn!(
+        name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default(), error = %err, kind = err.label(),
+        retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "reconcile failed; retrying"
+    );
+    Action::requeue(wait)
 }

@@ -18,13 +18,14 @@ pub fn backoff(n: u32, unit: f64) -> Duration {
     let exp = n.saturating_sub(1).min(20);
     let base = Duration::from_secs(10).saturating_mul(1u32 << exp).min(MAX_BACKOFF);
     let half = base / 2;
-    half + half.mul_f64(unit.clamp(0.0, 1.0))
+    half.saturating_add(half.mul_f64(unit_interval(unit)))
 }
 
 /// A provider-given delay with 0–10 % jitter added (`unit` in [0, 1)), clamped to [1 s, 24 h].
 pub fn provider_delay(delay: Duration, unit: f64) -> Duration {
-    let jittered = delay + delay.mul_f64(0.1 * unit.clamp(0.0, 1.0));
-    jittered.clamp(MIN_RETRY, MAX_RETRY)
+    // Clamp first: a delay of u64::MAX seconds must not overflow when jitter is added.
+    let delay = delay.min(MAX_RETRY);
+    delay.saturating_add(delay.mul_f64(0.1 * unit_interval(unit))).clamp(MIN_RETRY, MAX_RETRY)
 }
 
 /// The next due time after a definite check: the earliest future one of `last_check +
@@ -38,8 +39,13 @@ pub fn next_check(now: Timestamp, interval: Duration, expires_at: Option<Timesta
     }
     let next = candidates.into_iter().filter(|t| *t > now).min().unwrap_or_else(|| add(now, interval));
     let until = duration_between(now, next);
-    let jitter = until.mul_f64(0.02 * unit.clamp(0.0, 1.0)).min(Duration::from_secs(60));
+    let jitter = until.mul_f64(0.02 * unit_interval(unit)).min(Duration::from_secs(60));
     add(next, jitter)
+}
+
+/// A jitter draw forced into [0, 1] (NaN counts as 0), so that `mul_f64` cannot panic.
+fn unit_interval(unit: f64) -> f64 {
+    if unit.is_nan() { 0.0 } else { unit.clamp(0.0, 1.0) }
 }
 
 /// `t + d`, saturating.
@@ -81,6 +87,8 @@ mod tests {
         assert_eq!(provider_delay(Duration::from_secs(300), 0.5), Duration::from_secs(315));
         assert_eq!(provider_delay(Duration::ZERO, 0.5), MIN_RETRY);
         assert_eq!(provider_delay(Duration::from_secs(40 * 3600), 0.0), MAX_RETRY);
+        assert_eq!(provider_delay(Duration::from_secs(u64::MAX), 0.999), MAX_RETRY);
+        assert_eq!(provider_delay(Duration::MAX, f64::NAN), MAX_RETRY);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! Refresh (GO2) and revoke (GO3) live here too: both Google providers make them alike.
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde_json::Value;
 use url::Url;
 
@@ -67,9 +67,9 @@ pub async fn refresh(http: &ProviderHttp, kind: ProviderKind, input: &CheckInput
         (200..=299, _) => lifecycle::credential_or_transient(&answer, input.now, "Google"),
         (400, Some("invalid_grant")) => lifecycle::invalidated(input, "Google", description),
         (401, Some("invalid_client")) | (400, Some("unauthorized_client")) => lifecycle::client_rejected(input, "Google", description),
-        _ => match rate_limit(&answer, json.as_ref(), input.now) {
+        _ => match rate_limit(&answer, json.as_ref()) {
             Some(i) => RefreshOutcome::Interrupted(i),
-            None => lifecycle::refresh_other(&answer, error.or(error_status(json.as_ref())), input.now),
+            None => lifecycle::refresh_other(&answer, error.or(error_status(json.as_ref()))),
         },
     }
 }
@@ -90,9 +90,9 @@ pub async fn revoke(http: &ProviderHttp, kind: ProviderKind, input: &CheckInput<
     match (answer.status, error) {
         (200..=299, _) => RevokeOutcome::Revoked { already_invalid: false },
         (400, Some("invalid_token")) => RevokeOutcome::Revoked { already_invalid: true },
-        _ => match rate_limit(&answer, json.as_ref(), input.now) {
+        _ => match rate_limit(&answer, json.as_ref()) {
             Some(i) => RevokeOutcome::Interrupted(i),
-            None => lifecycle::revoke_other(&answer, error, input.now, "Google"),
+            None => lifecycle::revoke_other(&answer, error, "Google"),
         },
     }
 }
@@ -172,7 +172,7 @@ fn classify_tokeninfo(answer: &Answer, input: &CheckInput<'_>) -> CheckReport {
             redact::scrub(description.unwrap_or("no description"), &input.secrets())
         )));
     }
-    if let Some(rate) = rate_limit(answer, json.as_ref(), input.now) {
+    if let Some(rate) = rate_limit(answer, json.as_ref()) {
         return CheckReport::interrupted(rate);
     }
     CheckReport::interrupted(Interruption::unclassified(describe(answer, json.as_ref())))
@@ -180,14 +180,8 @@ fn classify_tokeninfo(answer: &Answer, input: &CheckInput<'_>) -> CheckReport {
 
 /// GO-a: Valid, expiry now + `expires_in`, scopes from `scope`.
 fn valid_report(body: &serde_json::Map<String, Value>, now: Timestamp) -> CheckReport {
-    let expires_in = body.get("expires_in").and_then(|v| match v {
-        Value::String(s) => s.trim().parse::<i64>().ok(),
-        other => other.as_i64(),
-    });
-    let expiry = expires_in
-        .filter(|secs| *secs >= 0)
-        .and_then(|secs| now.checked_add(SignedDuration::from_secs(secs)).ok())
-        .map_or(ExpiryFact::NotReported, ExpiryFact::At);
+    let expiry =
+        body.get("expires_in").and_then(|v| super::numbers::expiry_from_expires_in(v, now)).map_or(ExpiryFact::NotReported, ExpiryFact::At);
     CheckReport {
         token: Some(TokenVerdict::Valid),
         granted_scopes: body.get("scope").and_then(Value::as_str).map(split_scopes),
@@ -208,14 +202,14 @@ fn classify_api(answer: &Answer, input: &CheckInput<'_>, rows: ApiRows) -> ApiOu
     shared_rows(answer, json.as_ref(), input)
         .map(|outcome| outcome.map_or_else(ApiOutcome::Transient, ApiOutcome::Token))
         .or_else(|| rows(answer, json.as_ref(), input))
-        .or_else(|| rate_limit(answer, json.as_ref(), input.now).map(ApiOutcome::Transient))
+        .or_else(|| rate_limit(answer, json.as_ref()).map(ApiOutcome::Transient))
         .unwrap_or_else(|| ApiOutcome::Transient(Interruption::unclassified(describe(answer, json.as_ref()))))
 }
 
 /// Rows that come before any table: 3xx and 5xx are transient (§2.5); a 401 is GO-c.
 fn shared_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) -> Option<Result<TokenVerdict, Interruption>> {
     if matches!(answer.status, 300..=399 | 500..=599) {
-        return answer.generic_transient(input.now).map(Err);
+        return answer.generic_transient().map(Err);
     }
     if answer.status == 401 {
         let message = error_message(json).unwrap_or("no message");
@@ -228,10 +222,9 @@ fn shared_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) ->
 }
 
 /// GO-h: HTTP 429 or status `RESOURCE_EXHAUSTED` is a transient rate limit.
-pub fn rate_limit(answer: &Answer, json: Option<&Value>, now: Timestamp) -> Option<Interruption> {
-    (answer.status == 429 || error_status(json) == Some("RESOURCE_EXHAUSTED")).then(|| {
-        Interruption::rate_limited(format!("Google rate limit (HTTP {} RESOURCE_EXHAUSTED)", answer.status), answer.retry_after(now))
-    })
+pub fn rate_limit(answer: &Answer, json: Option<&Value>) -> Option<Interruption> {
+    (answer.status == 429 || error_status(json) == Some("RESOURCE_EXHAUSTED"))
+        .then(|| Interruption::rate_limited(format!("Google rate limit (HTTP {} RESOURCE_EXHAUSTED)", answer.status), answer.retry_after()))
 }
 
 /// `error.message` of a Google API error body.

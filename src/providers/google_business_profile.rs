@@ -138,7 +138,7 @@ fn gb1_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) -> Op
             finding(RoleReason::RoleRemoved, format!("the token's user has no access to {account}: {message}"))
         }
         // GB-i: GO-h, with the hint a quota of 0 deserves.
-        _ => google::rate_limit(answer, json, input.now).map(|mut interruption| {
+        _ => google::rate_limit(answer, json).map(|mut interruption| {
             interruption.detail = format!(
                 "Google Business Profile API quota exhausted (HTTP {} RESOURCE_EXHAUSTED); a quota of 0 \
                  requests per minute means the Google Cloud project lacks Business Profile API approval",

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::http::Answer;
+use super::numbers;
 use super::oauth_errors::{code_at, scope_denial, str_at, unix_seconds_at};
 use super::{CheckInput, CheckReport, ExpiryFact, Interruption, ProviderHttp, RoleFinding, ScopeDenial, TokenVerdict};
 use crate::api::{ProviderKind, RequiredRole};
@@ -172,8 +173,8 @@ pub type PreCheck = fn(&GraphError, &CheckInput<'_>) -> Option<Effect>;
 
 /// The delay a Graph answer asks for: `Retry-After` (§2.5 rule 2), else the largest
 /// `X-Business-Use-Case-Usage` `estimated_time_to_regain_access` (rule 4).
-pub fn retry_delay(answer: &Answer, now: Timestamp) -> Option<Duration> {
-    answer.retry_after(now).or_else(|| buc_delay(answer))
+pub fn retry_delay(answer: &Answer) -> Option<Duration> {
+    answer.retry_after().or_else(|| buc_delay(answer))
 }
 
 /// §2.5 rule 4: largest `estimated_time_to_regain_access` (minutes) × 60, if > 0.
@@ -185,13 +186,15 @@ fn buc_delay(answer: &Answer) -> Option<Duration> {
         .filter_map(Value::as_array)
         .flatten()
         .filter_map(|entry| entry.get("estimated_time_to_regain_access")?.as_f64())
+        .filter(|m| !m.is_nan())
         .fold(0.0_f64, f64::max);
-    (minutes > 0.0).then(|| Duration::from_secs_f64(minutes * 60.0))
+    // An estimate of 1e300 minutes is clamped to a day, never turned into a panic (§2.5).
+    if minutes > 0.0 { numbers::delay_from_secs_f64(minutes * 60.0) } else { None }
 }
 
 /// Sorts an answer into data (a JSON object) or a [`Failure`].
-pub fn read(answer: &Answer, now: Timestamp) -> Result<Value, Failure> {
-    let delay = retry_delay(answer, now);
+pub fn read(answer: &Answer) -> Result<Value, Failure> {
+    let delay = retry_delay(answer);
     let transient = |mut i: Interruption| {
         i.retry_after = i.retry_after.or(delay);
         Failure::Other(i)
@@ -199,7 +202,7 @@ pub fn read(answer: &Answer, now: Timestamp) -> Result<Value, Failure> {
     // 3xx and 5xx are transient whatever the body; a 429 is looked at after the body so that
     // a Graph code in it (368, say) keeps its own row.
     if answer.status != 429
-        && let Some(i) = answer.generic_transient(now)
+        && let Some(i) = answer.generic_transient()
     {
         return Err(transient(i));
     }
@@ -207,7 +210,7 @@ pub fn read(answer: &Answer, now: Timestamp) -> Result<Value, Failure> {
     if let Some(error) = json.as_ref().and_then(|v| v.get("error")).and_then(|e| GraphError::parse(e, "error_subcode")) {
         return Err(Failure::Graph { status: answer.status, error, delay });
     }
-    if let Some(i) = answer.generic_transient(now) {
+    if let Some(i) = answer.generic_transient() {
         return Err(transient(i));
     }
     if !answer.is_success() {
@@ -388,7 +391,7 @@ impl<'a> Graph<'a> {
         let url = self.http.url(self.kind, self.base, &format!("/{}/{rest}", self.version));
         let request = self.http.client().get(url).query(query).query(&[("access_token", access_token)]);
         let answer = self.http.send(self.kind, request).await.map_err(Failure::Other)?;
-        read(&answer, self.input.now)
+        read(&answer)
     }
 
     /// The effect of a failed call (the pre-check, then the G table).
@@ -902,12 +905,12 @@ mod tests {
         let mut headers = reqwest::header::HeaderMap::new();
         let usage = r#"{"1":[{"type":"pages","estimated_time_to_regain_access":2}],"2":[{"type":"pages","estimated_time_to_regain_access":7},{"estimated_time_to_regain_access":0}]}"#;
         headers.insert("x-business-use-case-usage", usage.parse().unwrap());
-        let a = Answer { status: 400, headers, body: Default::default() };
-        assert_eq!(retry_delay(&a, now()), Some(Duration::from_secs(420)));
+        let a = Answer { status: 400, headers, body: Default::default(), received_at: now() };
+        assert_eq!(retry_delay(&a), Some(Duration::from_secs(420)));
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-business-use-case-usage", r#"{"1":[{"estimated_time_to_regain_access":0}]}"#.parse().unwrap());
-        let a = Answer { status: 400, headers, body: Default::default() };
-        assert_eq!(retry_delay(&a, now()), None);
+        let a = Answer { status: 400, headers, body: Default::default(), received_at: now() };
+        assert_eq!(retry_delay(&a), None);
     }
 
     #[test]

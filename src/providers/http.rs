@@ -11,6 +11,7 @@ use url::Url;
 
 use super::Interruption;
 use super::endpoints::Endpoints;
+use super::numbers;
 use crate::api::ProviderKind;
 use crate::redact::redact_path_and_query;
 
@@ -44,6 +45,14 @@ pub struct ProviderHttp {
     pub linkedin_version: String,
 }
 
+/// The largest answer body the operator reads (providers.md §2.1); a larger one is a transient
+/// answer and is never parsed.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Connect timeout (§2.1).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Request timeout, covering the whole exchange including the body (§2.1).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A provider's answer: status, headers and body.
 #[derive(Clone, Debug)]
 pub struct Answer {
@@ -51,8 +60,10 @@ pub struct Answer {
     pub status: u16,
     /// Response headers.
     pub headers: HeaderMap,
-    /// Raw body.
+    /// Raw body (at most [`MAX_BODY_BYTES`]).
     pub body: Bytes,
+    /// When the answer had fully arrived: provider delays count from here (§2.5).
+    pub received_at: Timestamp,
 }
 
 impl Answer {
@@ -66,15 +77,17 @@ impl Answer {
         (200..300).contains(&self.status)
     }
 
-    /// The `Retry-After` header as a delay (seconds or HTTP-date), if present.
-    pub fn retry_after(&self, now: Timestamp) -> Option<Duration> {
+    /// The `Retry-After` header as a delay (seconds or HTTP-date) from when the answer arrived,
+    /// clamped to [`numbers::MAX_DELAY`] however large it is.
+    pub fn retry_after(&self) -> Option<Duration> {
         let raw = self.headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-        if let Ok(secs) = raw.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
+        if let Some(d) = numbers::delay_from_secs_text(raw) {
+            return Some(d);
         }
         let when = httpdate::parse_http_date(raw).ok()?;
-        let when = Timestamp::try_from(when).ok()?;
-        Some(Duration::try_from(when.duration_since(now)).unwrap_or(Duration::ZERO))
+        // A date beyond what a timestamp holds is as far away as a delay can be.
+        let Ok(when) = Timestamp::try_from(when) else { return Some(numbers::MAX_DELAY) };
+        Some(Duration::try_from(when.duration_since(self.received_at)).unwrap_or(Duration::ZERO).min(numbers::MAX_DELAY))
     }
 
     /// A header as a string.
@@ -85,10 +98,10 @@ impl Answer {
     /// The transient answers every provider shares (§2.5): 3xx, 5xx, and 429 (with
     /// `Retry-After` when present). Providers whose tables give 429 more detail check their
     /// own rows first.
-    pub fn generic_transient(&self, now: Timestamp) -> Option<Interruption> {
+    pub fn generic_transient(&self) -> Option<Interruption> {
         match self.status {
             300..=399 => Some(Interruption::unavailable(format!("provider answered HTTP {} (redirects are not followed)", self.status))),
-            429 => Some(Interruption::rate_limited("provider answered HTTP 429 (rate limited)", self.retry_after(now))),
+            429 => Some(Interruption::rate_limited("provider answered HTTP 429 (rate limited)", self.retry_after())),
             500..=599 => Some(Interruption::unavailable(format!("provider answered HTTP {}", self.status))),
             _ => None,
         }
@@ -109,8 +122,10 @@ impl ProviderHttp {
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .default_headers(headers)
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
+            .connect_timeout(CONNECT_TIMEOUT)
+            // reqwest's total timeout runs until the body has been read, so a trickling body
+            // ends as a timeout too.
+            .timeout(REQUEST_TIMEOUT)
             // The operator never follows provider redirects (§2.1); a 3xx is transient.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
@@ -152,18 +167,57 @@ impl ProviderHttp {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
-                let body = resp
-                    .bytes()
-                    .await
-                    .map_err(|e| Interruption::unavailable(format!("reading the answer from {host} failed: {}", describe(&e))))?;
+                let body = read_capped(resp, MAX_BODY_BYTES).await.map_err(|why| {
+                    tracing::debug!(provider = provider.as_str(), %method, %host, %path, status, error = %why, "provider answer dropped");
+                    Interruption::unavailable(format!("the answer from {host} (HTTP {status}) was dropped: {why}"))
+                })?;
                 tracing::debug!(provider = provider.as_str(), %method, %host, %path, status, "provider request");
-                Ok(Answer { status, headers, body })
+                Ok(Answer { status, headers, body, received_at: Timestamp::now() })
             }
             Err(e) => {
                 let why = describe(&e);
                 tracing::debug!(provider = provider.as_str(), %method, %host, %path, error = %why, "provider request failed");
                 Err(Interruption::unavailable(format!("calling {host} failed: {why}")))
             }
+        }
+    }
+}
+
+/// Why an answer body was not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// The body is larger than the cap.
+    #[error("its body is larger than {limit} bytes")]
+    TooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// The body was still arriving when the request timeout ended.
+    #[error("its body was still arriving after {}s", REQUEST_TIMEOUT.as_secs())]
+    Timeout,
+    /// The connection broke while the body was arriving.
+    #[error("the connection broke while its body was arriving")]
+    Broken,
+}
+
+/// Reads a body in chunks, refusing it as soon as it passes `limit` bytes (a declared
+/// Content-Length over the limit is refused before reading), so no answer can grow the process.
+async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Bytes, BodyError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len().saturating_add(chunk.len()) > limit {
+                    return Err(BodyError::TooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(e) if e.is_timeout() => return Err(BodyError::Timeout),
+            Err(_) => return Err(BodyError::Broken),
         }
     }
 }
@@ -190,11 +244,26 @@ mod tests {
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("60"));
-        let a = Answer { status: 429, headers: headers.clone(), body: Bytes::new() };
-        assert_eq!(a.retry_after(now), Some(Duration::from_secs(60)));
+        let a = Answer { status: 429, headers: headers.clone(), body: Bytes::new(), received_at: now };
+        assert_eq!(a.retry_after(), Some(Duration::from_secs(60)));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("Thu, 01 Jan 2026 00:02:00 GMT"));
-        let a = Answer { status: 429, headers, body: Bytes::new() };
-        assert_eq!(a.retry_after(now), Some(Duration::from_secs(120)));
+        let a = Answer { status: 429, headers: headers.clone(), body: Bytes::new(), received_at: now };
+        assert_eq!(a.retry_after(), Some(Duration::from_secs(120)));
+        // An HTTP-date counts from when the answer arrived.
+        let later: Timestamp = "2026-01-01T00:01:00Z".parse().unwrap();
+        let a = Answer { status: 429, headers, body: Bytes::new(), received_at: later };
+        assert_eq!(a.retry_after(), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn an_out_of_range_retry_after_is_clamped_to_a_day() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        for raw in ["18446744073709551615", "99999999999999999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(raw).unwrap());
+            let a = Answer { status: 429, headers, body: Bytes::new(), received_at: now };
+            assert_eq!(a.retry_after(), Some(numbers::MAX_DELAY), "{raw}");
+        }
     }
 
     #[test]
@@ -203,5 +272,74 @@ mod tests {
         let http = ProviderHttp::with_endpoints(e).unwrap();
         let u = http.url(ProviderKind::Facebook, "https://graph.facebook.com", "/v24.0/me");
         assert_eq!(u.as_str(), "http://127.0.0.1:8080/v24.0/me");
+    }
+
+    /// A one-shot HTTP server on loopback that writes `head` and then `chunks` of the body.
+    async fn raw_server(head: &'static str, chunks: Vec<Vec<u8>>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock.write_all(head.as_bytes()).await;
+            for c in chunks {
+                if sock.write_all(&c).await.is_err() {
+                    return;
+                }
+            }
+            // Dropping the socket closes the connection.
+        });
+        format!("http://{addr}")
+    }
+
+    async fn send_to(base: String) -> Result<Answer, Interruption> {
+        let e = Endpoints::from_sources(&[format!("facebook={base}")], None).unwrap();
+        let http = ProviderHttp::with_endpoints(e).unwrap();
+        let url = http.url(ProviderKind::Facebook, "https://graph.facebook.com", "/v24.0/me");
+        http.send(ProviderKind::Facebook, http.client().get(url)).await
+    }
+
+    fn chunk(data: &[u8]) -> Vec<u8> {
+        let mut v = format!("{:x}\r\n", data.len()).into_bytes();
+        v.extend_from_slice(data);
+        v.extend_from_slice(b"\r\n");
+        v
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_over_one_mebibyte_is_dropped_as_transient() {
+        let piece = vec![b'a'; 64 * 1024];
+        // 2 MiB in chunks, without a Content-Length: the cap must stop reading at 1 MiB.
+        let chunks: Vec<Vec<u8>> = (0..32).map(|_| chunk(&piece)).chain([b"0\r\n\r\n".to_vec()]).collect();
+        let base = raw_server("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", chunks).await;
+        let err = send_to(base).await.unwrap_err();
+        assert!(err.detail.contains("larger than 1048576 bytes"), "{}", err.detail);
+        assert_eq!(err.kind, super::super::TransientKind::Unavailable);
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_cap_is_refused_before_reading() {
+        let base = raw_server("HTTP/1.1 200 OK\r\nContent-Length: 2147483648\r\n\r\n", vec![b"{}".to_vec()]).await;
+        let err = send_to(base).await.unwrap_err();
+        assert!(err.detail.contains("larger than"), "{}", err.detail);
+    }
+
+    #[tokio::test]
+    async fn a_connection_reset_mid_body_is_transient_and_says_so() {
+        let base = raw_server("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", vec![b"{\"id\":".to_vec()]).await;
+        let err = send_to(base).await.unwrap_err();
+        assert!(err.detail.contains("connection broke"), "{}", err.detail);
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_cap_is_read_whole() {
+        let body = format!("{{\"id\":\"{}\"}}", "x".repeat(100_000));
+        let chunks = vec![chunk(body.as_bytes()), b"0\r\n\r\n".to_vec()];
+        let base = raw_server("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", chunks).await;
+        let answer = send_to(base).await.unwrap();
+        assert_eq!(answer.body.len(), body.len());
+        assert!(answer.json().is_some());
     }
 }

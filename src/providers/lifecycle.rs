@@ -208,8 +208,8 @@ pub fn oauth_error(body: Option<&Value>) -> (Option<&str>, Option<&str>) {
 
 /// A revoke answer no row matched: transient for 3xx/429/5xx, else `RevokeFailed` naming the
 /// HTTP status and the provider's error code only.
-pub fn revoke_other(answer: &Answer, code: Option<&str>, now: Timestamp, provider: &str) -> RevokeOutcome {
-    if let Some(i) = answer.generic_transient(now) {
+pub fn revoke_other(answer: &Answer, code: Option<&str>, provider: &str) -> RevokeOutcome {
+    if let Some(i) = answer.generic_transient() {
         return RevokeOutcome::Interrupted(i);
     }
     let code = code.filter(|c| c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.')));
@@ -221,8 +221,8 @@ pub fn revoke_other(answer: &Answer, code: Option<&str>, now: Timestamp, provide
 }
 
 /// A refresh answer no row matched: transient for 3xx/429/5xx, else unclassified (§2.5).
-pub fn refresh_other(answer: &Answer, code: Option<&str>, now: Timestamp) -> RefreshOutcome {
-    RefreshOutcome::Interrupted(oauth_errors::transient_or_unclassified(answer, code, now))
+pub fn refresh_other(answer: &Answer, code: Option<&str>) -> RefreshOutcome {
+    RefreshOutcome::Interrupted(oauth_errors::transient_or_unclassified(answer, code))
 }
 
 /// The secrets of a code exchange, for scrubbing provider messages.

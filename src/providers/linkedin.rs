@@ -185,7 +185,7 @@ impl Run<'_, '_> {
     fn unexpected(&self, answer: &Answer) -> Interruption {
         let code =
             answer.json().and_then(|b| code_at(&b, "/code").or_else(|| code_at(&b, "/serviceErrorCode")).or_else(|| code_at(&b, "/error")));
-        oauth_errors::transient_or_unclassified(answer, code.as_deref(), self.input.now)
+        oauth_errors::transient_or_unclassified(answer, code.as_deref())
     }
 
     /// Whether the token is younger than 5 minutes (LI1 `created_at`, else §2.7).
@@ -444,7 +444,7 @@ async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome 
         (200..=299, _) => lifecycle::credential_or_transient(&answer, input.now, "LinkedIn"),
         (401, _) | (_, Some("invalid_client")) => lifecycle::client_rejected(input, "LinkedIn", description),
         (400, Some("invalid_grant")) => lifecycle::invalidated(input, "LinkedIn", description),
-        _ => lifecycle::refresh_other(&answer, error, input.now),
+        _ => lifecycle::refresh_other(&answer, error),
     }
 }
 
@@ -461,7 +461,7 @@ async fn revoke(http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
         Ok(a) if a.is_success() => RevokeOutcome::Revoked { already_invalid: false },
         Ok(a) => {
             let body = a.json();
-            lifecycle::revoke_other(&a, lifecycle::oauth_error(body.as_ref()).0, input.now, "LinkedIn")
+            lifecycle::revoke_other(&a, lifecycle::oauth_error(body.as_ref()).0, "LinkedIn")
         }
     }
 }

@@ -52,7 +52,7 @@ pub async fn exchange(http: &ProviderHttp, kind: ProviderKind, input: &CheckInpu
         Ok(a) => a,
         Err(i) => return RefreshOutcome::Interrupted(i),
     };
-    match read(&answer, input.now) {
+    match read(&answer) {
         Ok(_) => credential_or_transient(&answer, input.now, "Meta Graph"),
         Err(Failure::Graph { error, .. }) if matches!(error.code, 1 | 101) && mentions_client(&error.message) => {
             RefreshOutcome::Refused(TokenVerdict::InvalidSecret {
@@ -77,7 +77,7 @@ pub async fn refresh_long_lived(
         Ok(a) => a,
         Err(i) => return RefreshOutcome::Interrupted(i),
     };
-    match read(&answer, input.now) {
+    match read(&answer) {
         Ok(_) => credential_or_transient(&answer, input.now, "Meta Graph"),
         Err(f) => refresh_failure(f, input),
     }
@@ -104,10 +104,10 @@ fn revoke_answer(result: Result<Value, Failure>) -> RevokeOutcome {
 }
 
 /// `DELETE /{ver}/{who}/permissions?access_token={token}`.
-async fn delete_permissions(http: &ProviderHttp, kind: ProviderKind, who: &str, token: &str, input: &CheckInput<'_>) -> RevokeOutcome {
+async fn delete_permissions(http: &ProviderHttp, kind: ProviderKind, who: &str, token: &str) -> RevokeOutcome {
     let url = http.url(kind, graph::FACEBOOK_BASE, &format!("/{}/{who}/permissions", http.graph_version));
     match http.send(kind, http.client().delete(url).query(&[("access_token", token)])).await {
-        Ok(answer) => revoke_answer(read(&answer, input.now)),
+        Ok(answer) => revoke_answer(read(&answer)),
         Err(i) => RevokeOutcome::Interrupted(i),
     }
 }
@@ -132,10 +132,10 @@ pub async fn revoke(http: &ProviderHttp, kind: ProviderKind, input: &CheckInput<
         },
     };
     match token_type {
-        TokenType::User => delete_permissions(http, kind, "me", input.token.expose(), input).await,
+        TokenType::User => delete_permissions(http, kind, "me", input.token.expose()).await,
         TokenType::Page => match (app_token, user_id) {
             (Some(app_token), Some(user)) if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) => {
-                delete_permissions(http, kind, &user, &app_token, input).await
+                delete_permissions(http, kind, &user, &app_token).await
             }
             (None, _) => RevokeOutcome::Skipped { why: "revoking a Page token needs the app credentials (spec.appSecretRef)".into() },
             (Some(_), _) => RevokeOutcome::Skipped { why: "debug_token did not name the Page token's user".into() },

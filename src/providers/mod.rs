@@ -8,6 +8,7 @@
 
 pub mod endpoints;
 pub mod http;
+pub mod numbers;
 
 pub mod facebook;
 pub mod google;

@@ -30,10 +30,10 @@ pub fn str_at<'a>(body: &'a Value, pointer: &str) -> Option<&'a str> {
     body.pointer(pointer)?.as_str()
 }
 
-/// An integer field holding unix seconds, by JSON pointer, as a timestamp.
+/// An integer field holding unix seconds, by JSON pointer, as a timestamp (`None` when a
+/// timestamp cannot hold it).
 pub fn unix_seconds_at(body: &Value, pointer: &str) -> Option<Timestamp> {
-    let secs = body.pointer(pointer)?.as_i64()?;
-    Timestamp::from_second(secs).ok()
+    super::numbers::timestamp_from_json_secs(body.pointer(pointer)?)
 }
 
 /// Whether a provider error code is short and plain enough to appear in an event: codes are
@@ -55,14 +55,14 @@ pub fn unclassified(status: u16, code: Option<&str>) -> Interruption {
 
 /// An answer no row of the provider's table matched: the shared transient reading of 3xx,
 /// 429 and 5xx (§2.5) when it applies, else unclassified with the provider's error code.
-pub fn transient_or_unclassified(answer: &Answer, code: Option<&str>, now: Timestamp) -> Interruption {
-    answer.generic_transient(now).unwrap_or_else(|| unclassified(answer.status, code))
+pub fn transient_or_unclassified(answer: &Answer, code: Option<&str>) -> Interruption {
+    answer.generic_transient().unwrap_or_else(|| unclassified(answer.status, code))
 }
 
 /// A rate-limit row of a provider's table, waiting as long as `Retry-After` asks (§2.5 rule 2)
 /// or, without it, as long as `fallback` says.
-pub fn rate_limited(answer: &Answer, now: Timestamp, detail: String, fallback: Option<Duration>) -> Interruption {
-    Interruption::rate_limited(detail, answer.retry_after(now).or(fallback))
+pub fn rate_limited(answer: &Answer, detail: String, fallback: Option<Duration>) -> Interruption {
+    Interruption::rate_limited(detail, answer.retry_after().or(fallback))
 }
 
 /// The identity finding of a probe that names the token's account (§2.4): `IdentityConfirmed`

@@ -67,9 +67,9 @@ impl Provider for Pinterest {
             (401, Some("3")) => oauth_errors::scope_denied_report(input, USER_ACCOUNT_SCOPE, message.unwrap_or("HTTP 401, code 3")),
             (429, code) => {
                 let detail = format!("Pinterest rate limit (code {})", code.unwrap_or("none"));
-                CheckReport::interrupted(oauth_errors::rate_limited(&answer, input.now, detail, None))
+                CheckReport::interrupted(oauth_errors::rate_limited(&answer, detail, None))
             }
-            (_, code) => CheckReport::interrupted(oauth_errors::transient_or_unclassified(&answer, code, input.now)),
+            (_, code) => CheckReport::interrupted(oauth_errors::transient_or_unclassified(&answer, code)),
         }
     }
 
@@ -112,7 +112,7 @@ async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome 
         (200..=299, _) => lifecycle::credential_or_transient(&answer, input.now, "Pinterest"),
         (400 | 401, Some("283")) => lifecycle::invalidated(input, "Pinterest", message),
         (401, Some("2")) => lifecycle::client_rejected(input, "Pinterest", message),
-        _ => lifecycle::refresh_other(&answer, code.as_deref(), input.now),
+        _ => lifecycle::refresh_other(&answer, code.as_deref()),
     }
 }
 

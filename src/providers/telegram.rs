@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::http::Answer;
+use super::numbers;
 use super::{AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, RoleFinding, TokenVerdict};
 use crate::api::{ProviderKind, RequiredRole};
 use crate::conditions::{RevokedReason, RoleReason};
@@ -99,11 +100,8 @@ fn any_call_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) 
             reason: RevokedReason::TokenInvalidated,
             message: format!("Telegram rejected the bot token ({}); it was revoked or replaced in @BotFather", description(json, input)),
         })),
-        429 => Some(Err(Interruption::rate_limited(
-            "Telegram rate limit (HTTP 429)",
-            retry_after(json).or_else(|| answer.retry_after(input.now)),
-        ))),
-        _ => answer.generic_transient(input.now).map(Err),
+        429 => Some(Err(Interruption::rate_limited("Telegram rate limit (HTTP 429)", retry_after(json).or_else(|| answer.retry_after())))),
+        _ => answer.generic_transient().map(Err),
     }
 }
 
@@ -230,9 +228,9 @@ fn ok_result(json: Option<&Value>) -> Option<&Value> {
     (json.get("ok")?.as_bool()? && json.get("result").is_some()).then(|| &json["result"])
 }
 
-/// `parameters.retry_after` in seconds (§2.5 rule 1).
+/// `parameters.retry_after` in seconds (§2.5 rule 1), clamped however large it is.
 fn retry_after(json: Option<&Value>) -> Option<Duration> {
-    json?.get("parameters")?.get("retry_after")?.as_u64().map(Duration::from_secs)
+    numbers::delay_from_json_secs(json?.get("parameters")?.get("retry_after")?)
 }
 
 /// `parameters.migrate_to_chat_id` (TG-g).

@@ -48,6 +48,13 @@ impl Provider for Tiktok {
             Ok(answer) => answer,
             Err(i) => return CheckReport::interrupted(i),
         };
+        // TikTok's codes decide whatever the HTTP status, except that a 3xx or 5xx is an outage
+        // whatever its body says (providers.md §2.5).
+        if matches!(answer.status, 300..=399 | 500..=599)
+            && let Some(i) = answer.generic_transient()
+        {
+            return CheckReport::interrupted(i);
+        }
         let body = answer.json();
         let code = body.as_ref().and_then(|b| str_at(b, "/error/code"));
         let message = body.as_ref().and_then(|b| str_at(b, "/error/message"));
@@ -69,17 +76,14 @@ impl Provider for Tiktok {
             Some(c @ ("scope_not_authorized" | "scope_permission_missed")) => {
                 oauth_errors::scope_denied_report(input, USER_INFO_SCOPE, message.filter(|m| !m.is_empty()).unwrap_or(c))
             }
-            Some("rate_limit_exceeded") => CheckReport::interrupted(oauth_errors::rate_limited(
-                &answer,
-                input.now,
-                "TikTok rate limit (rate_limit_exceeded)".to_string(),
-                None,
-            )),
+            Some("rate_limit_exceeded") => {
+                CheckReport::interrupted(oauth_errors::rate_limited(&answer, "TikTok rate limit (rate_limit_exceeded)".to_string(), None))
+            }
             Some("internal_error") => CheckReport::interrupted(Interruption::unavailable("TikTok answered internal_error")),
             None if answer.is_success() => {
                 CheckReport::interrupted(Interruption::unavailable(format!("TikTok answered HTTP {} without `error.code`", answer.status)))
             }
-            code => CheckReport::interrupted(oauth_errors::transient_or_unclassified(&answer, code, input.now)),
+            code => CheckReport::interrupted(oauth_errors::transient_or_unclassified(&answer, code)),
         }
     }
 
@@ -141,7 +145,7 @@ async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome 
             }
             other => other,
         },
-        code => lifecycle::refresh_other(&answer, code, input.now),
+        code => lifecycle::refresh_other(&answer, code),
     }
 }
 
@@ -159,7 +163,7 @@ async fn revoke(http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
     match lifecycle::oauth_error(body.as_ref()).0 {
         Some("invalid_grant") => RevokeOutcome::Revoked { already_invalid: true },
         None if answer.is_success() => RevokeOutcome::Revoked { already_invalid: false },
-        code => lifecycle::revoke_other(&answer, code, input.now, "TikTok"),
+        code => lifecycle::revoke_other(&answer, code, "TikTok"),
     }
 }
 

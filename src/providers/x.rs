@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jiff::Timestamp;
 use serde_json::Value;
 
 use super::http::Answer;
 use super::lifecycle::{self, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
+use super::numbers;
 use super::oauth_errors::{self, str_at};
 use super::{AppCredentials, AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, TokenVerdict};
 use crate::api::ProviderKind;
@@ -38,10 +38,10 @@ fn problem_kind(problem_type: &str) -> Option<&str> {
     problem_type.rsplit_once("/problems/").map(|(_, kind)| kind)
 }
 
-/// Rule 3 of providers.md §2.5: `x-rate-limit-reset` (unix seconds) − now, when still ahead.
-fn rate_limit_reset(answer: &Answer, now: Timestamp) -> Option<Duration> {
-    let reset = answer.header("x-rate-limit-reset")?.trim().parse::<i64>().ok()?;
-    let wait = Duration::try_from(Timestamp::from_second(reset).ok()?.duration_since(now)).ok()?;
+/// Rule 3 of providers.md §2.5: `x-rate-limit-reset` (unix seconds) − the answer's arrival,
+/// when still ahead; a reset beyond the calendar waits the longest delay.
+fn rate_limit_reset(answer: &Answer) -> Option<Duration> {
+    let wait = numbers::delay_until_unix_text(answer.header("x-rate-limit-reset")?, answer.received_at)?;
     (!wait.is_zero()).then_some(wait)
 }
 
@@ -100,12 +100,12 @@ impl Provider for X {
             429 => {
                 let kind = body.as_ref().and_then(|b| str_at(b, "/type")).and_then(problem_kind).unwrap_or("too-many-requests");
                 let detail = format!("X rate limit ({kind})");
-                let reset = rate_limit_reset(&answer, input.now);
-                CheckReport::interrupted(oauth_errors::rate_limited(&answer, input.now, detail, reset))
+                let reset = rate_limit_reset(&answer);
+                CheckReport::interrupted(oauth_errors::rate_limited(&answer, detail, reset))
             }
             _ => {
                 let code = body.as_ref().and_then(|b| str_at(b, "/type")).and_then(problem_kind);
-                CheckReport::interrupted(oauth_errors::transient_or_unclassified(&answer, code, input.now))
+                CheckReport::interrupted(oauth_errors::transient_or_unclassified(&answer, code))
             }
         }
     }
@@ -159,7 +159,7 @@ async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome 
         (200..=299, _) => lifecycle::credential_or_transient(&answer, input.now, "X"),
         (401, Some("invalid_client" | "unauthorized_client")) => lifecycle::client_rejected(input, "X", description),
         (400, Some("invalid_request" | "invalid_grant")) => lifecycle::invalidated(input, "X", description),
-        _ => lifecycle::refresh_other(&answer, error, input.now),
+        _ => lifecycle::refresh_other(&answer, error),
     }
 }
 
@@ -186,7 +186,7 @@ async fn revoke(http: &ProviderHttp, input: &CheckInput<'_>) -> RevokeOutcome {
             400 => {}
             _ => {
                 let body = answer.json();
-                return lifecycle::revoke_other(&answer, lifecycle::oauth_error(body.as_ref()).0, input.now, "X");
+                return lifecycle::revoke_other(&answer, lifecycle::oauth_error(body.as_ref()).0, "X");
             }
         }
     }
@@ -201,8 +201,9 @@ mod tests {
     use crate::conditions::RoleReason;
     use crate::providers::TransientKind;
     use crate::providers::oauth_errors::test_support::{
-        Case, TOKEN, answer, assert_valid_identity, assert_valid_with_denial, bearer_get, check_once, is_refresh_then_fallback, now,
+        Case, TOKEN, answer, assert_valid_identity, assert_valid_with_denial, bearer_get, check_once, is_refresh_then_fallback,
     };
+    use jiff::Timestamp;
 
     const X1: &str = r#"{"data":{"id":"4004","name":"Example","username":"example"}}"#;
     const X_C: &str = r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#;
@@ -265,18 +266,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn x_g_a_429_waits_until_x_rate_limit_reset() {
-        let reset = (now().as_second() + 60).to_string();
+    async fn x_g_a_429_waits_until_x_rate_limit_reset_counted_from_the_answer() {
+        // The reset is absolute: the wait counts from when the answer arrived (the real clock).
+        let reset = (Timestamp::now().as_second() + 60).to_string();
         let report = check_with(answer(429, X_G).insert_header("x-rate-limit-reset", reset.as_str()), "4004").await;
         assert_eq!(report.token, None);
         let i = report.interruption.expect("rate limited");
-        assert_eq!((i.kind, i.retry_after), (TransientKind::RateLimited, Some(Duration::from_secs(60))));
+        assert_eq!(i.kind, TransientKind::RateLimited);
+        let wait = i.retry_after.expect("a wait").as_secs();
+        assert!((58..=60).contains(&wait), "{wait}");
         assert_eq!(i.unexpected, None);
     }
 
     #[tokio::test]
     async fn x_g_retry_after_wins_over_x_rate_limit_reset() {
-        let reset = (now().as_second() + 60).to_string();
+        let reset = (Timestamp::now().as_second() + 60).to_string();
         let template = answer(429, X_G).insert_header("x-rate-limit-reset", reset.as_str()).insert_header("retry-after", "5");
         let report = check_with(template, "4004").await;
         assert_eq!(report.interruption.and_then(|i| i.retry_after), Some(Duration::from_secs(5)));

@@ -94,13 +94,12 @@ fn yt1_rows(answer: &Answer, json: Option<&Value>, input: &CheckInput<'_>) -> Op
         // YT-d: rule 2 of §2.5 (Retry-After) comes before rule 5 (midnight Pacific).
         "quotaExceeded" | "dailyLimitExceeded" => Some(ApiOutcome::Transient(Interruption::rate_limited(
             format!("YouTube Data API daily quota exhausted ({reason}); it resets at midnight Pacific time"),
-            answer.retry_after(input.now).or_else(|| until_pacific_midnight(input.now)),
+            answer.retry_after().or_else(|| until_pacific_midnight(input.now)),
         ))),
         // YT-e.
-        "rateLimitExceeded" | "userRateLimitExceeded" => Some(ApiOutcome::Transient(Interruption::rate_limited(
-            format!("YouTube Data API rate limit ({reason})"),
-            answer.retry_after(input.now),
-        ))),
+        "rateLimitExceeded" | "userRateLimitExceeded" => {
+            Some(ApiOutcome::Transient(Interruption::rate_limited(format!("YouTube Data API rate limit ({reason})"), answer.retry_after())))
+        }
         // YT-f.
         "insufficientPermissions" => Some(ApiOutcome::ScopeDenied(ScopeDenial { scope: READONLY_SCOPE.to_string(), message })),
         // YT-g.
