@@ -17,4 +17,6 @@ pub use spec::{
     AccountRef, AppSecretRef, CHECK_REQUESTED_ANNOTATION, DEFAULT_CHECK_INTERVAL, DEFAULT_EXPIRY_WARNING, MIN_CHECK_INTERVAL, ProviderKind,
     RequiredRole, SecretKeys, SecretRef, SocialConnection, SocialConnectionSpec,
 };
-pub use status::{MAX_STATUS_NAME_LEN, MAX_STATUS_SCOPE_LEN, MAX_STATUS_SCOPES, NotificationRecord, SocialConnectionStatus, bounded_scopes};
+pub use status::{
+    MAX_STATUS_NAME_LEN, MAX_STATUS_SCOPE_LEN, MAX_STATUS_SCOPES, NotificationRecord, SocialConnectionStatus, bounded_scopes,
+};

@@ -104,7 +104,7 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
     }
     // Notices follow the stored status: a decision written below comes back through the watch.
     if let Some(outbox) = &ctx.outbox {
-        outbox.offer(&obj);
+        outbox.offer(obj);
     }
 
     let check_request = obj
