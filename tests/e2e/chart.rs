@@ -290,10 +290,30 @@ impl ChartOperator {
     /// The operator's log must show no refused request: its RBAC was enough for everything.
     fn assert_never_refused(&self) {
         let out = self.output();
-        for word in ["forbidden", "Forbidden", "403", "reconcile failed", "recording an event failed"] {
+        for word in ["forbidden", "Forbidden", "reconcile failed", "recording an event failed"] {
             assert!(!out.contains(word), "the chart's operator logged {word:?}:\n{out}");
         }
+        assert!(!mentions_status_403(&out), "the chart's operator logged a 403:\n{out}");
     }
+}
+
+/// Whether `log` holds a 403 as a number of its own: not inside a longer number or the
+/// fraction of a timestamp (`12:00:35.403947Z`).
+fn mentions_status_403(log: &str) -> bool {
+    let b = log.as_bytes();
+    log.match_indices("403").any(|(i, _)| {
+        let before = i.checked_sub(1).map(|j| b[j]);
+        let after = b.get(i + 3).copied();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == b'.') && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+#[test]
+fn a_403_is_found_as_a_status_but_not_inside_a_timestamp() {
+    assert!(mentions_status_403("answered 403 Forbidden"));
+    assert!(mentions_status_403("code=403"));
+    assert!(!mentions_status_403("2026-12-02T20:00:35.403947Z INFO started"));
+    assert!(!mentions_status_403("resourceVersion 14031"));
 }
 
 impl Drop for ChartOperator {
