@@ -256,6 +256,16 @@ impl FakeProviders {
         self.server(provider).shared.requests()
     }
 
+    /// Every request one provider's fake received since the last take (or clear), oldest first,
+    /// forgotten by the fake in the same step: a poller that counts requests over time sees
+    /// each one exactly once.
+    ///
+    /// # Panics
+    /// When `provider` is not one of [`PROVIDERS`].
+    pub fn take_requests(&self, provider: &str) -> Vec<RecordedRequest> {
+        self.server(provider).shared.take_requests()
+    }
+
     /// Every request any fake received that broke the contract (its
     /// [`RecordedRequest::fake_error`] is set), with the provider's name. Empty when the
     /// operator behaved.

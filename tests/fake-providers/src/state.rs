@@ -194,6 +194,10 @@ impl Shared {
         lock(&self.log).clear();
     }
 
+    pub fn take_requests(&self) -> Vec<RecordedRequest> {
+        std::mem::take(&mut *lock(&self.log))
+    }
+
     /// Marks a token dead (revoked, or a rotating refresh token that was used).
     pub fn kill(&self, token: &str) {
         lock(&self.book).dead.insert(token.to_string());
