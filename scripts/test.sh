@@ -32,4 +32,10 @@ fi
 echo "==> cargo test (unit, providers, fakes, chart, end-to-end)" >&2
 # End-to-end tests mostly wait on the API server and the operator: run them wide.
 cargo test --workspace --locked --no-fail-fast -- --test-threads "${SCO_TEST_THREADS:-8}"
+
+# The scale benchmark in its quick mode (N = 200, debug build), so that it cannot rot: it fails
+# on wrong behaviour (a connection without status, more than one provider call per first
+# check, writes or calls while nothing is due, an update that never shows), never on timings.
+echo "==> quick benchmark (scripts/bench.sh --quick; figures only, see BENCHMARKS.md)" >&2
+bash scripts/bench.sh --quick
 echo "==> all tests passed in $((SECONDS - t0))s" >&2

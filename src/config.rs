@@ -78,6 +78,12 @@ pub struct RunArgs {
     #[arg(long, env = "SOCIAL_DEFAULT_REDIRECT_URL")]
     pub default_redirect_url: Option<String>,
 
+    /// Request budget of a provider, shared by all its connections:
+    /// <provider>=<requests>[/<period>] (e.g. facebook=50/1s, youtube=20000/24h); repeatable.
+    /// Unlisted providers keep their defaults, taken from their published limits (README).
+    #[arg(long = "provider-rate", env = "SOCIAL_PROVIDER_RATES", value_delimiter = ',')]
+    pub provider_rates: Vec<String>,
+
     /// Address of the health endpoints (/healthz, /readyz).
     #[arg(long, env = "SOCIAL_HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     pub health_addr: std::net::SocketAddr,
@@ -92,6 +98,13 @@ pub struct RunArgs {
 pub const ENDPOINTS_ENV: &str = "SOCIAL_PROVIDER_ENDPOINTS";
 
 impl RunArgs {
+    /// The request budgets given on the command line or in the environment, validated.
+    pub fn rates(
+        &self,
+    ) -> Result<Vec<(crate::api::ProviderKind, crate::controller::throttle::Rate)>, crate::controller::throttle::RateError> {
+        self.provider_rates.iter().map(|r| crate::controller::throttle::parse_rate(r)).collect()
+    }
+
     /// The endpoint overrides from flags and environment, validated.
     pub fn endpoints(&self) -> Result<Endpoints, EndpointError> {
         let env = std::env::var(ENDPOINTS_ENV).ok();

@@ -19,6 +19,9 @@ pub enum Error {
     /// Bad start-up configuration.
     #[error("configuration: {0}")]
     Config(#[from] EndpointError),
+    /// A bad `--provider-rate`.
+    #[error("configuration: {0}")]
+    Rate(#[from] crate::controller::throttle::RateError),
     /// The provider HTTP client could not be built.
     #[error(transparent)]
     Http(#[from] HttpBuildError),
@@ -37,7 +40,7 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Serialize(_) => "serialize",
             Error::MissingObjectKey(_) => "missing_object_key",
-            Error::Config(_) => "config",
+            Error::Config(_) | Error::Rate(_) => "config",
             Error::Http(_) => "http",
             Error::KubeConfig(_) => "kubeconfig",
             Error::Io(_) => "io",

@@ -132,9 +132,11 @@ impl ProviderTape {
                 let now = Instant::now();
                 let mut new = Vec::new();
                 for p in fake_providers::PROVIDERS {
-                    new.extend(
-                        fakes.take_requests(p).into_iter().map(|r| Call { at: now, token: token_of(&r), violation: r.fake_error.is_some() }),
-                    );
+                    new.extend(fakes.take_requests(p).into_iter().map(|r| Call {
+                        at: now,
+                        token: token_of(&r),
+                        violation: r.fake_error.is_some(),
+                    }));
                 }
                 lock(&t.calls).extend(new);
                 tokio::time::sleep(POLL).await;

@@ -76,7 +76,8 @@ pub struct DecisionInput<'a> {
     pub check_request: Option<&'a str>,
     /// What the cycle found.
     pub findings: Findings,
-    /// Uniform random numbers in [0, 1) for jitter: (schedule, retry).
+    /// Numbers in [0, 1): (the connection's phase, which places its regular checks in the
+    /// interval (see `spread`), a uniform random number for retry jitter).
     pub jitter: (f64, f64),
 }
 

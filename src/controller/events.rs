@@ -78,6 +78,18 @@ pub enum Notice {
         /// What is missing.
         why: String,
     },
+    /// Most checks of the provider failed transiently at once: every connection of the
+    /// provider pauses (recorded once per outage, on the connection whose check started it).
+    ProviderPaused {
+        /// The provider's name.
+        provider: &'static str,
+        /// Transient failures among `checks` recent checks.
+        failures: usize,
+        /// Recent checks of the provider.
+        checks: usize,
+        /// The first pause.
+        pause: std::time::Duration,
+    },
 }
 
 impl Notice {
@@ -97,6 +109,7 @@ impl Notice {
             Notice::RevokeFailed { .. } => "RevokeFailed",
             Notice::RevokeNotSupported => "RevokeNotSupported",
             Notice::RevokeSkipped { .. } => "RevokeSkipped",
+            Notice::ProviderPaused { .. } => "ProviderPaused",
         }
     }
 
@@ -167,6 +180,11 @@ impl Notice {
             Notice::RevokeFailed { why } => format!("revoking the token failed ({why}); the finalizer was released anyway"),
             Notice::RevokeNotSupported => "the provider has no revoke call; revoke the app's access at the provider by hand".to_string(),
             Notice::RevokeSkipped { why } => format!("the token was not revoked: {why}"),
+            Notice::ProviderPaused { provider, failures, checks, pause } => format!(
+                "{provider} looks down: {failures} of its last {checks} checks failed transiently; every {provider} connection pauses \
+                 for {}s, longer while the outage lasts (token states are unchanged)",
+                pause.as_secs()
+            ),
         };
         if note.len() > MAX_NOTE {
             let mut cut = MAX_NOTE;

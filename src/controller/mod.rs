@@ -1,13 +1,19 @@
-//! The SocialConnection controller: wiring (watches, the Secret → connection mapper, the
-//! health endpoints), [`reconcile`] (orchestration), [`decision`] (pure rules), [`schedule`]
-//! (timing), [`consent`] (reauthorization URLs) and [`events`].
+//! The SocialConnection controller: wiring (one controller for every watched namespace, fed
+//! by [`feed`]; the Secret → connection [`index`]; the health endpoints), [`reconcile`]
+//! (orchestration), [`decision`] (pure rules), [`schedule`] and [`spread`] (timing),
+//! [`throttle`] and [`outage`] (politeness toward providers), [`consent`] (reauthorization
+//! URLs) and [`events`].
 
 pub mod consent;
 pub mod decision;
 pub mod events;
+pub mod feed;
+pub mod index;
+pub mod outage;
 pub mod policy;
 pub mod reconcile;
 pub mod schedule;
+pub mod spread;
 pub mod throttle;
 pub mod unstored;
 pub mod watch_health;
@@ -18,13 +24,13 @@ mod hostile_answers;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
 use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::controller::{self, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
 
 use crate::api::SocialConnection;
 use crate::config::RunArgs;
@@ -35,7 +41,7 @@ use crate::providers::ProviderHttp;
 pub struct Context {
     /// The Kubernetes client.
     pub client: Client,
-    /// HTTP access to the providers.
+    /// HTTP access to the providers (every request passes `budgets`).
     pub http: ProviderHttp,
     /// The Event recorder.
     pub recorder: Recorder,
@@ -49,28 +55,22 @@ pub struct Context {
     pub unstored: unstored::UnstoredOutcomes,
     /// Per-object backoff after Kubernetes API errors.
     pub api_retries: unstored::ApiRetries,
-}
-
-/// The connections in `store` that reference the Secret `secret` (as token or app Secret).
-pub fn connections_using_secret(store: &Store<SocialConnection>, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<SocialConnection>> {
-    let Some(ns) = secret.namespace() else { return vec![] };
-    let name = secret.name_any();
-    let refs: Vec<ObjectRef<SocialConnection>> = store
-        .state()
-        .iter()
-        .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|c| c.spec.secret_ref.name == name || c.spec.app_secret_ref.as_ref().is_some_and(|a| a.name == name))
-        .map(|c| ObjectRef::from_obj(c.as_ref()))
-        .collect();
-    tracing::debug!(namespace = %ns, secret = %name, connections = refs.len(), "secret changed");
-    refs
+    /// Per-provider request budgets.
+    pub budgets: Arc<throttle::ProviderBudgets>,
+    /// Providers paused because they look down.
+    pub outages: outage::ProviderOutages,
+    /// Which connections use which Secrets, and the Secret versions they last read.
+    pub index: Arc<index::SecretIndex>,
+    /// When this process started (checks found due at start-up spread from here).
+    pub started: Timestamp,
 }
 
 /// Runs the controller until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> Result<()> {
     crate::providers::http::install_crypto_provider();
     let endpoints = args.endpoints()?;
-    let http = ProviderHttp::new(endpoints, args.graph_api_version.clone(), args.linkedin_version.clone())?;
+    let budgets = Arc::new(throttle::ProviderBudgets::new(&args.rates()?));
+    let http = ProviderHttp::new(endpoints, args.graph_api_version.clone(), args.linkedin_version.clone())?.with_gate(budgets.clone());
     let client = Client::try_default().await.map_err(|e| Error::KubeConfig(e.to_string()))?;
     let reporter = Reporter { controller: "social-connection-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let recorder = Recorder::new(client.clone(), reporter);
@@ -85,6 +85,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             .map_err(|e| Error::Http(e.into()))?;
         Some(Arc::new(outbox))
     };
+    let index = Arc::new(index::SecretIndex::default());
     let ctx = Arc::new(Context {
         client: client.clone(),
         http,
@@ -94,53 +95,75 @@ pub async fn run(args: RunArgs) -> Result<()> {
         outbox,
         unstored: unstored::UnstoredOutcomes::default(),
         api_retries: unstored::ApiRetries::default(),
+        budgets,
+        outages: outage::ProviderOutages::default(),
+        index: index.clone(),
+        started: Timestamp::now(),
     });
 
     let watch_health = watch_health::WatchHealth::default();
     let health = tokio::spawn(health::serve(args.health_addr, watch_health.clone()));
 
-    let mut controllers = Vec::new();
-    for ns in scopes {
-        let (conns, secrets): (Api<SocialConnection>, Api<PartialObjectMeta<Secret>>) = match &ns {
-            Some(n) => (Api::namespaced(client.clone(), n), Api::namespaced(client.clone(), n)),
-            None => (Api::all(client.clone()), Api::all(client.clone())),
-        };
-        // Own watch streams (rather than Controller::new) so that their errors reach the
-        // logs at warning level and /readyz, instead of vanishing inside the controller.
-        let conn_watch = watch_health.register("socialconnections");
-        let secret_watch = watch_health.register("secrets");
-        let (reader, writer) = reflector::store();
-        let conn_stream = watcher(conns, watcher::Config::default().any_semantic())
-            .default_backoff()
-            .reflect(writer)
-            .inspect(move |item| conn_watch.observe(item))
-            .touched_objects();
-        // Secrets are watched as metadata only: their data is never cached.
-        let secret_stream = watcher(secrets, watcher::Config::default())
-            .default_backoff()
-            .inspect(move |item| secret_watch.observe(item))
-            .touched_objects();
-        let store = reader.clone();
-        let ctx = ctx.clone();
-        let fut = Controller::for_stream(conn_stream, reader)
-            .with_config(ControllerConfig::default().concurrency(args.concurrency.get()))
-            .watches_stream(secret_stream, move |s| connections_using_secret(&store, &s))
-            .shutdown_on_signal()
-            .run(reconcile::reconcile, reconcile::error_policy, ctx)
-            .for_each(|res| async move {
-                match res {
-                    Ok(_) => {}
-                    // error_policy has logged these already.
-                    Err(controller::Error::ReconcilerFailed(..)) => {}
-                    // The watch streams log their own errors; anything else is worth a warning.
-                    Err(controller::Error::QueueError(e)) => tracing::debug!(error = %e, "watch error in the controller queue"),
-                    Err(e) => tracing::warn!(error = %e, "controller error"),
-                }
-            });
-        controllers.push(fut);
-    }
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), "social-connection-operator started");
-    futures::future::join_all(controllers).await;
+    // One watch of connections and one metadata-only watch of Secrets per scope (a namespace,
+    // or the whole cluster), feeding one controller: one store, one queue, one concurrency
+    // limit. Errors reach the logs at warning level and /readyz through the watch handles.
+    let label = |s: &Option<String>| s.clone().unwrap_or_else(|| "all namespaces".to_string());
+    let connection_watches: Vec<_> = scopes
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| {
+            let api: Api<SocialConnection> = match ns {
+                Some(n) => Api::namespaced(client.clone(), n),
+                None => Api::all(client.clone()),
+            };
+            let handle = watch_health.register("socialconnections");
+            let scope = label(ns);
+            watcher(api, watcher::Config::default().any_semantic())
+                .default_backoff()
+                .inspect(move |item| handle.observe(item))
+                .map(move |e| (i, scope.clone(), e))
+                .boxed()
+        })
+        .collect();
+    let (mut connection_feed, store) = feed::ConnectionFeed::new(scopes.len(), index.clone());
+    let connections = futures::stream::select_all(connection_watches)
+        .filter_map(move |(i, scope, e)| std::future::ready(connection_feed.apply(i, &scope, e).map(Ok::<_, watcher::Error>)));
+    let secret_watches: Vec<_> = scopes
+        .iter()
+        .map(|ns| {
+            let api: Api<PartialObjectMeta<Secret>> = match ns {
+                Some(n) => Api::namespaced(client.clone(), n),
+                None => Api::all(client.clone()),
+            };
+            let handle = watch_health.register("secrets");
+            let index = index.clone();
+            watcher(api, watcher::Config::default())
+                .default_backoff()
+                .inspect(move |item| handle.observe(item))
+                .filter_map(move |e| std::future::ready(feed::secret_event(&index, e).map(Ok::<_, watcher::Error>)))
+                .boxed()
+        })
+        .collect();
+    let secrets = futures::stream::select_all(secret_watches);
+
+    let mapper_index = index.clone();
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), watches = scopes.len(), "social-connection-operator started");
+    Controller::for_stream(connections, store)
+        .with_config(ControllerConfig::default().concurrency(args.concurrency.get()))
+        .watches_stream(secrets, move |s| feed::connections_using(&mapper_index, &s))
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok(_) => {}
+                // error_policy has logged these already.
+                Err(controller::Error::ReconcilerFailed(..)) => {}
+                // The watch streams log their own errors; anything else is worth a warning.
+                Err(controller::Error::QueueError(e)) => tracing::debug!(error = %e, "watch error in the controller queue"),
+                Err(e) => tracing::warn!(error = %e, "controller error"),
+            }
+        })
+        .await;
     health.abort();
     tracing::info!("social-connection-operator stopped");
     Ok(())

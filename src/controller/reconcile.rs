@@ -12,6 +12,8 @@ use kube::{Resource, ResourceExt};
 
 use super::Context;
 use super::decision::{Decision, DecisionInput, Findings, decide};
+use super::events::Notice;
+use super::outage::OutageChange;
 use super::unstored::{OutcomeKey, Unstored};
 use crate::api::{CHECK_REQUESTED_ANNOTATION, SocialConnection, SocialConnectionStatus};
 use crate::conditions::{ConditionType, find};
@@ -38,16 +40,24 @@ async fn get_secret(api: &Api<Secret>, name: &str, field: &'static str) -> Resul
     }
 }
 
-/// Loads and parses the token Secret and, when referenced, the app Secret.
-async fn load_secrets(
-    api: &Api<Secret>,
-    obj: &SocialConnection,
-) -> Result<std::result::Result<(TokenSecret, Option<AppCredentials>), SecretProblem>> {
+/// The Secrets a connection references: the token Secret, then the app Secret.
+pub fn referenced_secrets(obj: &SocialConnection) -> Vec<String> {
     let spec = &obj.spec;
+    std::iter::once(spec.secret_ref.name.clone()).chain(spec.app_secret_ref.as_ref().map(|a| a.name.clone())).collect()
+}
+
+/// The Secrets loaded for a check, and the (name, resourceVersion) pairs that were read.
+type Loaded = (TokenSecret, Option<AppCredentials>, Vec<(String, String)>);
+
+/// Loads and parses the token Secret and, when referenced, the app Secret.
+async fn load_secrets(api: &Api<Secret>, obj: &SocialConnection) -> Result<std::result::Result<Loaded, SecretProblem>> {
+    let spec = &obj.spec;
+    let mut read = Vec::new();
     let token_secret = match get_secret(api, &spec.secret_ref.name, "secretRef").await? {
         Ok(s) => s,
         Err(p) => return Ok(Err(p)),
     };
+    read.push((spec.secret_ref.name.clone(), token_secret.resource_version().unwrap_or_default()));
     let token = match secrets::parse_token_secret(spec, &token_secret.data.unwrap_or_default()) {
         Ok(t) => t,
         Err(p) => return Ok(Err(p)),
@@ -59,6 +69,7 @@ async fn load_secrets(
                 Ok(s) => s,
                 Err(p) => return Ok(Err(p)),
             };
+            read.push((r.name.clone(), s.resource_version().unwrap_or_default()));
             let needs = providers::for_kind(spec.provider).profile().app_keys;
             match secrets::parse_app_secret(&r.name, needs, &s.data.unwrap_or_default()) {
                 Ok(a) => Some(a),
@@ -66,7 +77,7 @@ async fn load_secrets(
             }
         }
     };
-    Ok(Ok((token, app)))
+    Ok(Ok((token, app, read)))
 }
 
 /// Reconciles one SocialConnection; a success resets the object's API-error backoff.
@@ -112,17 +123,50 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
         .get(CHECK_REQUESTED_ANNOTATION)
         .filter(|v| Some(v.as_str()) != prev.last_handled_check_request.as_deref())
         .cloned();
+    let object_key = format!("{ns}/{name}");
+    let phase = super::spread::phase(&object_key);
+    let prev_valid_reason = find(&prev.conditions, ConditionType::Valid).map(|c| c.reason.as_str());
+    let forced =
+        check_request.is_some() || prev.observed_generation != generation || prev_valid_reason.is_some_and(|r| SECRET_REASONS.contains(&r));
+    let due_at = prev.next_check_time.as_ref().map(|t| t.0);
+    let time_due = due_at.is_none_or(|t| t <= now);
+    if !forced {
+        // Nothing due and the Secrets unchanged since they were read: no GET at all.
+        let refs = referenced_secrets(obj);
+        let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+        if !time_due && ctx.index.unchanged_since_read(&ns, &name, &refs) {
+            let wait = due_at.map(|t| super::schedule::duration_between(now, t)).unwrap_or(spec.check_interval());
+            return Ok(Action::requeue(wait.max(Duration::from_secs(1))));
+        }
+        // Checks found due at start-up spread over a catch-up window.
+        if let Some(due) = due_at.filter(|_| time_due)
+            && let Some(wait) = super::spread::catch_up_delay(now, due, ctx.started, spec.check_interval(), phase)
+        {
+            return Ok(Action::requeue(wait.max(Duration::from_secs(1))));
+        }
+    }
+    // A long queue for the provider's request budget: come back at a turn of its own (before
+    // any Secret read, so that waiting costs the API server nothing).
+    if check_request.is_none()
+        && (forced || time_due)
+        && let Some(wait) = ctx.budgets.pace(spec.provider, &object_key, now)
+    {
+        return Ok(Action::requeue(wait));
+    }
     let secret_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let provider = providers::for_kind(spec.provider);
     let loaded = load_secrets(&secret_api, obj).await?;
-    let object_key = format!("{ns}/{name}");
 
     // When the provider's answer arrived: retry delays count from it (§2.5).
     let mut answered_at = now;
     let mut kept_key = None;
     let (findings, client_id) = match loaded {
-        Err(problem) => (Findings::Secret(problem), None),
-        Ok((token, app)) => {
+        Err(problem) => {
+            ctx.index.forget_read(&ns, &name);
+            (Findings::Secret(problem), None)
+        }
+        Ok((token, app, read)) => {
+            ctx.index.remember_read(&ns, &name, read);
             let fp = fingerprint(&token.access_token);
             // A check whose status could not be stored is stored now, without asking the
             // provider again.
@@ -132,12 +176,7 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
                 return store(&api, obj, ctx, &object_key, &prev, decision).await;
             }
             let same_token = prev.token_fingerprint.as_deref() == Some(fp.as_str());
-            let prev_valid_reason = find(&prev.conditions, ConditionType::Valid).map(|c| c.reason.as_str());
-            let due = check_request.is_some()
-                || prev.observed_generation != generation
-                || !same_token
-                || prev.next_check_time.as_ref().is_none_or(|t| t.0 <= now)
-                || prev_valid_reason.is_some_and(|r| SECRET_REASONS.contains(&r));
+            let due = forced || !same_token || time_due;
             if !due {
                 let wait =
                     prev.next_check_time.as_ref().map(|t| super::schedule::duration_between(now, t.0)).unwrap_or(spec.check_interval());
@@ -163,12 +202,25 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
                 token_issued_at: issued_at,
                 now,
             };
+            // A provider that looks down pauses (a check a person asked for goes through).
+            if check_request.is_none()
+                && let Some(wait) = ctx.outages.remaining(spec.provider, now)
+            {
+                let spread = wait.min(Duration::from_secs(60)).mul_f64(phase);
+                tracing::debug!(namespace = %ns, name = %name, provider = %spec.provider, wait_secs = wait.as_secs(), "provider paused");
+                return Ok(Action::requeue((wait + spread).max(Duration::from_secs(1))));
+            }
             let report = provider.check(&ctx.http, &input).await;
             answered_at = Timestamp::now();
             kept_key = Some(outcome_key);
             if let Some(i) = &report.interruption {
                 tracing::info!(namespace = %ns, name = %name, provider = %spec.provider, detail = %i.detail, "transient provider answer");
             }
+            let outage = report
+                .interruption
+                .as_ref()
+                .is_some_and(|i| i.kind == providers::TransientKind::Unavailable && i.counts_as_failure && !i.app_wide);
+            note_outage(ctx, obj, ctx.outages.record(spec.provider, &object_key, Timestamp::now(), outage)).await;
             let findings = Findings::Checked {
                 report: Box::new(report),
                 secret_expires_at: token.expires_at,
@@ -195,7 +247,7 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
         graph_version: &ctx.http.graph_version,
         check_request: check_request.as_deref(),
         findings,
-        jitter: (rand::random::<f64>(), rand::random::<f64>()),
+        jitter: (phase, rand::random::<f64>()),
     });
 
     if app_wide_limit && let Some(client_id) = client_id.as_deref() {
@@ -241,6 +293,27 @@ async fn store(
         None => decision.requeue_after,
     };
     Ok(Action::requeue(wait.max(Duration::from_secs(1))))
+}
+
+/// Says once per outage (log and Event on the connection whose check started it) that a
+/// provider pauses, and when it answers again. The metric hook is
+/// [`super::outage::ProviderOutages::paused`].
+async fn note_outage(ctx: &Context, obj: &SocialConnection, change: OutageChange) {
+    let provider = obj.spec.provider.as_str();
+    match change {
+        OutageChange::None => {}
+        OutageChange::Paused { pause, failures, checks, first: true } => {
+            tracing::warn!(provider, failures, checks, pause_secs = pause.as_secs(), "provider looks down; pausing its checks");
+            let notice = Notice::ProviderPaused { provider, failures, checks, pause };
+            if let Err(e) = ctx.recorder.publish(&notice.to_event(), &obj.object_ref(&())).await {
+                tracing::warn!(provider, error = %e, "recording an event failed");
+            }
+        }
+        OutageChange::Paused { pause, .. } => {
+            tracing::debug!(provider, pause_secs = pause.as_secs(), "provider still down; pausing longer");
+        }
+        OutageChange::Recovered => tracing::info!(provider, "provider answers again; checks resume"),
+    }
 }
 
 /// Server-side applies the whole status with the operator's field manager, except

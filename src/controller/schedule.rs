@@ -28,19 +28,21 @@ pub fn provider_delay(delay: Duration, unit: f64) -> Duration {
     delay.saturating_add(delay.mul_f64(0.1 * unit_interval(unit))).clamp(MIN_RETRY, MAX_RETRY)
 }
 
-/// The next due time after a definite check: the earliest future one of `last_check +
-/// interval`, `expires_at − warning` and `expires_at`, plus a little jitter (up to 2 %, at most
-/// a minute) so that connections created together do not call their provider together.
-pub fn next_check(now: Timestamp, interval: Duration, expires_at: Option<Timestamp>, warning: Duration, unit: f64) -> Timestamp {
-    let mut candidates = vec![add(now, interval)];
-    if let Some(exp) = expires_at {
-        candidates.push(sub(exp, warning));
-        candidates.push(exp);
+/// The next due time after a definite check: the earliest future one of the regular check
+/// (`now + interval` moved onto the connection's slot, see [`super::spread`]), `expires_at −
+/// warning` and `expires_at`. An expiry milestone gets a little spread (up to 2 % of the wait,
+/// at most a minute, by `phase` in [0, 1)) so that tokens issued together are not all checked
+/// in the same second.
+pub fn next_check(now: Timestamp, interval: Duration, expires_at: Option<Timestamp>, warning: Duration, phase: f64) -> Timestamp {
+    let regular = super::spread::aligned_next(now, interval, phase);
+    let milestone = expires_at.into_iter().flat_map(|exp| [sub(exp, warning), exp]).filter(|t| *t > now).min();
+    match milestone {
+        Some(m) if m < regular => {
+            let jitter = duration_between(now, m).mul_f64(0.02 * unit_interval(phase)).min(Duration::from_secs(60));
+            add(m, jitter)
+        }
+        _ => regular,
     }
-    let next = candidates.into_iter().filter(|t| *t > now).min().unwrap_or_else(|| add(now, interval));
-    let until = duration_between(now, next);
-    let jitter = until.mul_f64(0.02 * unit_interval(unit)).min(Duration::from_secs(60));
-    add(next, jitter)
 }
 
 /// A jitter draw forced into [0, 1] (NaN counts as 0), so that `mul_f64` cannot panic.
@@ -104,8 +106,10 @@ mod tests {
         assert_eq!(next_check(now, hour, Some(t("2026-01-01T00:10:00Z")), week, 0.0), t("2026-01-01T00:10:00Z"));
         // Expired long ago: the interval.
         assert_eq!(next_check(now, hour, Some(t("2025-01-01T00:00:00Z")), week, 0.0), t("2026-01-01T01:00:00Z"));
-        // Jitter is at most 2 % of the wait.
-        let j = next_check(now, hour, None, week, 0.999);
-        assert!(j > t("2026-01-01T01:00:00Z") && j <= t("2026-01-01T01:01:00Z"));
+        // The regular check moves toward the connection's slot (phase 0.25: a quarter past).
+        assert_eq!(next_check(now, hour, None, week, 0.25), t("2026-01-01T00:30:00Z"));
+        assert_eq!(next_check(t("2026-01-01T00:15:00Z"), hour, None, week, 0.25), t("2026-01-01T01:15:00Z"));
+        // A milestone gets at most 2 % of the wait (here 20 min × 2 % × 0.5 = 12 s).
+        assert_eq!(next_check(now, hour, Some(t("2026-01-08T00:20:00Z")), week, 0.5), t("2026-01-01T00:20:12Z"));
     }
 }

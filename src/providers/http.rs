@@ -2,6 +2,7 @@
 //! operator, endpoint overrides, and request logs with secrets redacted (providers.md §2.1,
 //! §2.5, §2.10).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,11 +35,20 @@ pub fn install_crypto_provider() {
 #[error("building the provider HTTP client failed: {0}")]
 pub struct HttpBuildError(#[from] reqwest::Error);
 
+/// Admission of provider requests: every request waits here first (the controller's
+/// per-provider request budgets implement it).
+#[async_trait::async_trait]
+pub trait RequestGate: Send + Sync + std::fmt::Debug {
+    /// Returns when a request to `provider` may be sent.
+    async fn admit(&self, provider: ProviderKind);
+}
+
 /// Shared HTTP access to every provider.
 #[derive(Clone, Debug)]
 pub struct ProviderHttp {
     client: reqwest::Client,
     endpoints: Endpoints,
+    gate: Option<Arc<dyn RequestGate>>,
     /// Graph API version for facebook, instagram and instagram-login, such as `v24.0`.
     pub graph_version: String,
     /// `LinkedIn-Version` header value, such as `202603`.
@@ -129,7 +139,13 @@ impl ProviderHttp {
             // The operator never follows provider redirects (§2.1); a 3xx is transient.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(ProviderHttp { client, endpoints, graph_version, linkedin_version })
+        Ok(ProviderHttp { client, endpoints, gate: None, graph_version, linkedin_version })
+    }
+
+    /// Every request first waits for `gate` (the per-provider request budgets).
+    pub fn with_gate(mut self, gate: Arc<dyn RequestGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// A client with default versions and the given overrides (tests, demos).
@@ -158,6 +174,9 @@ impl ProviderHttp {
     /// (connection errors, timeouts, TLS errors) become a transient [`Interruption`]. Logs
     /// method, host, redacted path and status only.
     pub async fn send(&self, provider: ProviderKind, request: reqwest::RequestBuilder) -> Result<Answer, Interruption> {
+        if let Some(gate) = &self.gate {
+            gate.admit(provider).await;
+        }
         let request =
             request.build().map_err(|e| Interruption::unavailable(format!("building the request failed: {}", e.without_url())))?;
         let method = request.method().clone();
