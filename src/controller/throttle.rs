@@ -53,8 +53,11 @@ impl AppThrottles {
     }
 }
 
-/// A request budget: `requests` per `per`, refilled evenly (a token bucket holding at most one
-/// second's worth, at least one request).
+/// Most requests a budget slower than that many per second lets go at once.
+pub const MAX_SMALL_BURST: u32 = 100;
+
+/// A request budget: `requests` per `per`, refilled evenly (a token bucket holding one second's
+/// worth, or up to [`MAX_SMALL_BURST`] requests of a slower budget).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rate {
     /// Requests allowed per period.
@@ -94,10 +97,14 @@ impl Rate {
         (self.per / self.requests.get()).max(Duration::from_micros(1))
     }
 
-    /// The bucket: refills one request every [`Rate::spacing`], holds one second's worth.
+    /// The bucket: refills one request every [`Rate::spacing`] and holds one second's worth,
+    /// or up to [`MAX_SMALL_BURST`] requests of a slower budget (a daily quota need not be
+    /// spent one request at a time), never more than the period allows.
     fn quota(&self) -> Quota {
         let per_second = Duration::from_secs(1).as_nanos() / self.spacing().as_nanos().max(1);
-        let burst = NonZeroU32::new(u32::try_from(per_second).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        let per_second = u32::try_from(per_second).unwrap_or(u32::MAX);
+        let burst = per_second.max(self.requests.get().min(MAX_SMALL_BURST));
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         Quota::with_period(self.spacing()).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst)
     }
 }
@@ -270,11 +277,14 @@ mod tests {
     }
 
     #[test]
-    fn a_budget_holds_one_seconds_worth_and_at_least_one_request() {
+    fn a_budget_holds_one_seconds_worth_or_a_small_burst_of_a_slow_budget() {
         let cases = [
             (Rate::per_second(50), 50, Duration::from_millis(20)),
-            (Rate::new(600, Duration::from_secs(60)), 10, Duration::from_millis(100)),
-            (Rate::new(20_000, Duration::from_secs(86_400)), 1, Duration::from_millis(4320)),
+            (Rate::per_second(2000), 2000, Duration::from_micros(500)),
+            (Rate::new(600, Duration::from_secs(60)), 100, Duration::from_millis(100)),
+            (Rate::new(20_000, Duration::from_secs(86_400)), 100, Duration::from_millis(4320)),
+            (Rate::new(75, Duration::from_secs(900)), 75, Duration::from_secs(12)),
+            (Rate::new(1, Duration::from_secs(3600)), 1, Duration::from_secs(3600)),
         ];
         for (rate, burst, spacing) in cases {
             assert_eq!(rate.spacing(), spacing);
@@ -308,7 +318,7 @@ mod tests {
     async fn budgets_of_different_providers_are_independent() {
         let b = ProviderBudgets::new(&[(ProviderKind::Telegram, Rate::new(1, Duration::from_secs(3600)))]);
         b.admit(ProviderKind::Telegram).await;
-        // Telegram's bucket is empty for an hour; Facebook's is untouched.
+        // Telegram's bucket (one request an hour) is empty; Facebook's is untouched.
         let admitted = tokio::time::timeout(Duration::from_secs(5), b.admit(ProviderKind::Facebook)).await;
         assert!(admitted.is_ok());
         let waited = tokio::time::timeout(Duration::from_millis(200), b.admit(ProviderKind::Telegram)).await;

@@ -150,6 +150,9 @@ fn init_world() -> Result<World, String> {
         .env("SOCIAL_PROVIDER_ENDPOINTS", fakes.endpoints_env())
         .env("RUST_LOG", "info,social_connection_operator=debug")
         .env("SOCIAL_DEFAULT_REDIRECT_URL", "https://app.example.com/oauth/callback")
+        // The fakes have no rate limits, and the suite checks retry delays to the second: lift
+        // the request budgets (youtube's default is one request per 4.3 s after a burst of 100).
+        .env("SOCIAL_PROVIDER_RATES", fakes::PROVIDERS.map(|p| format!("{p}=1000/1s")).join(","))
         // The notification tests run an operator of their own for their namespace (they restart
         // it); this one, which watches every namespace, must not send their notices too.
         .env("SOCIAL_DISABLE_NOTIFICATIONS", "true")
