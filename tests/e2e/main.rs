@@ -8,6 +8,7 @@ mod rbac_audit;
 mod basics;
 mod behaviour;
 mod chart;
+mod faults;
 mod kubectl;
 mod notify;
 mod providers;
