@@ -269,11 +269,14 @@ async fn an_api_server_stopped_for_30_s_while_checks_are_due_costs_no_extra_prov
     tokio::time::sleep(wait).await;
     let stopped_at = Instant::now();
     let blocking = cp.clone();
-    tokio::task::spawn_blocking(move || {
+    let (down_from, down_until) = tokio::task::spawn_blocking(move || {
         let cp = blocking;
         cp.stop_apiserver();
+        let down_from = SystemTime::now();
         std::thread::sleep(Duration::from_secs(30));
+        let down_until = SystemTime::now();
         cp.start_apiserver();
+        (down_from, down_until)
     })
     .await
     .expect("join");
@@ -293,11 +296,23 @@ async fn an_api_server_stopped_for_30_s_while_checks_are_due_costs_no_extra_prov
     let converged = stopped_at.elapsed();
     // One provider call per due check: the window ends before the next checks are due (60 s).
     let calls: Vec<usize> = tokens.iter().zip(&calls_before).map(|(t, b)| requests_with("x", t).len() - b).collect();
+    // The scenario really happened: some checks got their answer (8 s after the call) while the
+    // API server was down, so their status write failed.
+    let answered_while_down = tokens
+        .iter()
+        .filter(|t| {
+            requests_with("x", t).iter().any(|r| {
+                let answered = r.received_at + Duration::from_secs(8);
+                answered > down_from && answered < down_until
+            })
+        })
+        .count();
     let log = op.output();
     let failed_writes = log.lines().filter(|l| l.contains("\"level\":\"WARN\"") || l.contains("\"level\":\"ERROR\"")).count();
     eprintln!(
-        "faults: API server away for {outage:?} (stop, 30 s, start); converged {converged:?} after the stop; provider calls per connection in the window: {calls:?}; {failed_writes} warning/error lines"
+        "faults: API server away for {outage:?} (stop, 30 s, start); converged {converged:?} after the stop; provider calls per connection in the window: {calls:?}; {answered_while_down} checks answered while it was down; {failed_writes} warning/error lines"
     );
+    assert!(answered_while_down > 0, "no check was answered while the API server was down: the scenario did not happen");
     assert!(calls.iter().all(|&c| c == 1), "each due check must call X exactly once, got {calls:?}:\n{log}");
     assert!(op.alive(), "the operator exited:\n{log}");
 }
