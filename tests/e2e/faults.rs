@@ -242,10 +242,12 @@ async fn an_api_server_stopped_for_30_s_while_checks_are_due_costs_no_extra_prov
     let dir = tempfile::tempdir().expect("temp dir");
     let mut op = OperatorProcess::spawn(&cp.kubeconfig, &[&ns], &dir.path().join("operator.log"));
 
-    // X answers in 8 s (`delay-8s`), one call per check: an API server that goes away 2 s after
-    // a check started finds the answer in hand and the status write failing.
+    // X answers in 17 s (`delay-17s`), one call per check: the API server is stopped 1 s after
+    // the checks started (a graceful stop takes at most 10 s), so the answers arrive while it is
+    // down and their status writes fail.
     const N: usize = 6;
-    let tokens: Vec<String> = (0..N).map(|_| fakes::token("delay-8s")).collect();
+    const ANSWER: Duration = Duration::from_secs(17);
+    let tokens: Vec<String> = (0..N).map(|_| fakes::token("delay-17s")).collect();
     for (i, token) in tokens.iter().enumerate() {
         let name = format!("x-{i}");
         secret(&client, &ns, &name, &[("access_token", token)]).await;
@@ -253,7 +255,7 @@ async fn an_api_server_stopped_for_30_s_while_checks_are_due_costs_no_extra_prov
             &client,
             &ns,
             &name,
-            json!({"provider": "x", "account": {"id": fakes::X_USER_ID}, "secretRef": {"name": name}, "checkInterval": "60s"}),
+            json!({"provider": "x", "account": {"id": fakes::X_USER_ID}, "secretRef": {"name": name}, "checkInterval": "90s"}),
         )
         .await;
     }
@@ -262,21 +264,29 @@ async fn an_api_server_stopped_for_30_s_while_checks_are_due_costs_no_extra_prov
     }
     let before = statuses(&client, &ns).await;
     let due = before.values().map(|s| s.next_check_time.as_ref().expect("nextCheckTime").0).min().expect("connections");
-    let calls_before: Vec<usize> = tokens.iter().map(|t| requests_with("x", t).len()).collect();
+    // Each connection's due check, and the next one 90 s later: calls are counted in between.
+    let windows: Vec<(Timestamp, Timestamp)> = (0..N)
+        .map(|i| {
+            let next = before[&format!("x-{i}")].next_check_time.as_ref().expect("nextCheckTime").0;
+            (next - jiff::SignedDuration::from_secs(2), next + jiff::SignedDuration::from_secs(85))
+        })
+        .collect();
 
-    // Stop the API server 2 s into the due checks, for 30 s.
-    let wait = Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or_default() + Duration::from_secs(2);
+    // Stop the API server 1 s into the due checks, for 30 s.
+    let wait = Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or_default() + Duration::from_secs(1);
     tokio::time::sleep(wait).await;
     let stopped_at = Instant::now();
     let blocking = cp.clone();
-    let (down_from, down_until) = tokio::task::spawn_blocking(move || {
+    let (stopping, down_from, down_until) = tokio::task::spawn_blocking(move || {
         let cp = blocking;
+        let stopping = Instant::now();
         cp.stop_apiserver();
+        let stopping = stopping.elapsed();
         let down_from = SystemTime::now();
         std::thread::sleep(Duration::from_secs(30));
         let down_until = SystemTime::now();
         cp.start_apiserver();
-        (down_from, down_until)
+        (stopping, down_from, down_until)
     })
     .await
     .expect("join");
@@ -294,15 +304,23 @@ async fn an_api_server_stopped_for_30_s_while_checks_are_due_costs_no_extra_prov
         while_alive(&mut op, converged).await;
     }
     let converged = stopped_at.elapsed();
-    // One provider call per due check: the window ends before the next checks are due (60 s).
-    let calls: Vec<usize> = tokens.iter().zip(&calls_before).map(|(t, b)| requests_with("x", t).len() - b).collect();
+    // One provider call per due check: each window ends before that connection's next check.
+    let latest_window = windows.iter().map(|w| w.1).max().expect("windows");
+    if let Ok(rest) = Duration::try_from(latest_window.duration_since(Timestamp::now())) {
+        tokio::time::sleep(rest).await;
+    }
+    let calls: Vec<usize> = tokens
+        .iter()
+        .zip(&windows)
+        .map(|(t, (from, to))| requests_with("x", t).iter().filter(|r| (*from..*to).contains(&timestamp(r.received_at))).count())
+        .collect();
     // The scenario really happened: some checks got their answer (8 s after the call) while the
     // API server was down, so their status write failed.
     let answered_while_down = tokens
         .iter()
         .filter(|t| {
             requests_with("x", t).iter().any(|r| {
-                let answered = r.received_at + Duration::from_secs(8);
+                let answered = r.received_at + ANSWER;
                 answered > down_from && answered < down_until
             })
         })
@@ -310,7 +328,7 @@ async fn an_api_server_stopped_for_30_s_while_checks_are_due_costs_no_extra_prov
     let log = op.output();
     let failed_writes = log.lines().filter(|l| l.contains("\"level\":\"WARN\"") || l.contains("\"level\":\"ERROR\"")).count();
     eprintln!(
-        "faults: API server away for {outage:?} (stop, 30 s, start); converged {converged:?} after the stop; provider calls per connection in the window: {calls:?}; {answered_while_down} checks answered while it was down; {failed_writes} warning/error lines"
+        "faults: API server away for {outage:?} (stop took {stopping:?}, 30 s, start); converged {converged:?} after the stop; provider calls per connection in the window: {calls:?}; {answered_while_down} checks answered while it was down; {failed_writes} warning/error lines"
     );
     assert!(answered_while_down > 0, "no check was answered while the API server was down: the scenario did not happen");
     assert!(calls.iter().all(|&c| c == 1), "each due check must call X exactly once, got {calls:?}:\n{log}");
