@@ -356,7 +356,7 @@ pub fn kubectl_at(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> (boo
 
 /// A control plane of one test's own (etcd + kube-apiserver from `scripts/control-plane.sh`),
 /// for scenarios that must not share the API server (stopping it, running an operator on every
-/// namespace) with the rest of the suite. It has the CRD installed; dropping it stops it.
+/// namespace) with the rest of the suite. It has the CRDs of crds/ installed; dropping it stops it.
 pub struct ControlPlane {
     /// The state directory (`DIR` of `control-plane.sh start --dir DIR`).
     pub dir: PathBuf,
@@ -379,12 +379,12 @@ impl ControlPlane {
             .expect("run control-plane.sh");
         assert!(out.status.success(), "a private control plane did not start: {}", String::from_utf8_lossy(&out.stderr));
         let cp = ControlPlane { kubeconfig: dir.join("kubeconfig"), dir };
-        let crd = repo().join("crds/socialconnections.social.connections.dev.yaml");
-        let (ok, _, err) = cp.kubectl(&["apply", "--server-side", "-f", crd.to_str().expect("utf-8 path")], None);
-        assert!(ok, "installing the CRD failed: {err}");
-        let (ok, _, err) =
-            cp.kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "crd/socialconnections.social.connections.dev"], None);
-        assert!(ok, "the CRD was not established: {err}");
+        // Every CRD of crds/ (the operator also watches SocialNotificationPolicies).
+        let crds = repo().join("crds");
+        let (ok, _, err) = cp.kubectl(&["apply", "--server-side", "-f", crds.to_str().expect("utf-8 path")], None);
+        assert!(ok, "installing the CRDs failed: {err}");
+        let (ok, _, err) = cp.kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"], None);
+        assert!(ok, "the CRDs were not established: {err}");
         cp
     }
 
