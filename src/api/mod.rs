@@ -14,8 +14,9 @@ pub use notification_policy::{
     SlackReceiver, SocialNotificationPolicy, SocialNotificationPolicySpec, WebhookReceiver,
 };
 pub use spec::{
-    AccountRef, AppSecretRef, CHECK_REQUESTED_ANNOTATION, DEFAULT_CHECK_INTERVAL, DEFAULT_EXPIRY_WARNING, MIN_CHECK_INTERVAL, ProviderKind,
-    RequiredRole, SecretKeys, SecretRef, SocialConnection, SocialConnectionSpec,
+    AccountRef, AppSecretRef, CHECK_REQUESTED_ANNOTATION, DEFAULT_CHECK_INTERVAL, DEFAULT_EXPIRY_WARNING, MANAGED_LABEL,
+    MIN_CHECK_INTERVAL, ProviderKind, REFRESH_REQUESTED_ANNOTATION, REVOKE_FINALIZER, RefreshPolicy, RefreshSpec, RequiredRole,
+    ResolvedKeys, SecretKeys, SecretRef, SocialConnection, SocialConnectionSpec,
 };
 pub use status::{
     MAX_STATUS_NAME_LEN, MAX_STATUS_SCOPE_LEN, MAX_STATUS_SCOPES, NotificationRecord, SocialConnectionStatus, bounded_scopes,

@@ -13,6 +13,12 @@ use super::status::SocialConnectionStatus;
 
 /// Annotation whose changed value asks the operator to check the connection now.
 pub const CHECK_REQUESTED_ANNOTATION: &str = "social.connections.dev/check-requested-at";
+/// Annotation whose changed value asks the operator to refresh the token now, once per value.
+pub const REFRESH_REQUESTED_ANNOTATION: &str = "social.connections.dev/refresh-requested-at";
+/// Label a token Secret must carry (value `"true"`) before the operator writes to it.
+pub const MANAGED_LABEL: &str = "social.connections.dev/managed";
+/// Finalizer added while `spec.revokeOnDelete` is true.
+pub const REVOKE_FINALIZER: &str = "social.connections.dev/revoke";
 /// Default of `spec.expiryWarning`: seven days.
 pub const DEFAULT_EXPIRY_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Default of `spec.checkInterval`: one hour.
@@ -117,6 +123,47 @@ pub struct SocialConnectionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "redirectURL")]
     #[schemars(regex(pattern = r"^https?://"))]
     pub redirect_url: Option<String>,
+
+    /// Automatic refresh of the access token. The operator refreshes only tokens whose Secret
+    /// carries the label social.connections.dev/managed: "true", and writes the new token back
+    /// into that Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<RefreshSpec>,
+
+    /// When true, deleting this SocialConnection first revokes the token at the provider (where
+    /// the provider has a revoke call), through the finalizer social.connections.dev/revoke.
+    /// Deletion never waits more than about ten minutes for the provider. The Secret is never
+    /// touched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_on_delete: Option<bool>,
+}
+
+/// How the operator keeps the access token fresh.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshSpec {
+    /// Auto (default) refreshes the token before it expires; Never disables those scheduled
+    /// refreshes (a provider answer that says the token needs a refresh, and the
+    /// social.connections.dev/refresh-requested-at annotation, still refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<RefreshPolicy>,
+
+    /// How long before the access token expires it is refreshed, as a Go duration (for example
+    /// 72h). Default: one third of the token's lifetime when the operator knows when it was
+    /// issued, else the provider's default lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub renew_before: Option<String>,
+}
+
+/// Whether scheduled refreshes run.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum RefreshPolicy {
+    /// Refresh before the token expires.
+    #[default]
+    Auto,
+    /// No scheduled refreshes.
+    Never,
 }
 
 /// The social network (provider) that issued a token.
@@ -291,7 +338,24 @@ impl SocialConnectionSpec {
             check_interval: None,
             suspend: None,
             redirect_url: None,
+            refresh: None,
+            revoke_on_delete: None,
         }
+    }
+
+    /// The effective refresh policy (Auto when unset).
+    pub fn refresh_policy(&self) -> RefreshPolicy {
+        self.refresh.as_ref().and_then(|r| r.policy).unwrap_or_default()
+    }
+
+    /// `spec.refresh.renewBefore`, when set and parsable.
+    pub fn renew_before(&self) -> Option<Duration> {
+        self.refresh.as_ref().and_then(|r| r.renew_before.as_deref()).and_then(|s| GoDuration::parse(s).ok()).map(|d| d.0)
+    }
+
+    /// Whether the token is revoked when the connection is deleted.
+    pub fn revokes_on_delete(&self) -> bool {
+        self.revoke_on_delete.unwrap_or(false)
     }
 
     /// The effective expiry warning window (the default when unset or unparsable; the CRD

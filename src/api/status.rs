@@ -102,6 +102,23 @@ pub struct SocialConnectionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_check_request: Option<String>,
 
+    /// When the answer of the last successful refresh arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh_time: Option<Time>,
+
+    /// How many refreshes succeeded and were stored in the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_count: Option<i64>,
+
+    /// When the refresh token expires, when a refresh answer said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_expires_at: Option<Time>,
+
+    /// The last value of the social.connections.dev/refresh-requested-at annotation that was
+    /// handled, so each value triggers exactly one refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_refresh_request: Option<String>,
+
     /// What each SocialNotificationPolicy has already sent about this connection, so that every
     /// notice goes out once per stage, also across operator restarts. Written only by the
     /// notifier.

@@ -14,7 +14,7 @@ use super::events::Notice;
 use super::policy::events::Transition;
 use super::policy::expiry::{ExpiryFacts, Renewability};
 use super::policy::ready::Conds;
-use super::policy::{Cond, consent, events, expiry, failures, previous_cond, ready, role, scopes, verdict};
+use super::policy::{Cond, consent, events, expiry, failures, fmt_time, previous_cond, ready, role, scopes, verdict};
 use super::schedule;
 use crate::api::{MAX_STATUS_NAME_LEN, ProviderKind, SocialConnectionSpec, SocialConnectionStatus, bounded_scopes};
 use crate::conditions::{CondStatus, ConditionType, Reason, ValidReason, condition};
@@ -79,6 +79,63 @@ pub struct DecisionInput<'a> {
     /// Numbers in [0, 1): (the connection's phase, which places its regular checks in the
     /// interval (see `spread`), a uniform random number for retry jitter).
     pub jitter: (f64, f64),
+    /// What refresh did or could do this cycle.
+    pub refresh: RefreshView<'a>,
+}
+
+/// A refresh outcome of this cycle, for status and Events (§2.6 "Outcomes in status").
+#[derive(Clone, Debug, PartialEq)]
+pub enum RefreshEvent {
+    /// A new token was stored in the Secret.
+    Stored {
+        /// When the answer arrived.
+        at: Timestamp,
+        /// Fingerprint of the stored access token.
+        fingerprint: String,
+        /// The stored expiry.
+        expires_at: Option<Timestamp>,
+        /// The refresh token's expiry from the answer.
+        refresh_token_expires_at: Option<Timestamp>,
+        /// The refresh ran after the probe (Meta family): the probe's expiry was the old token's.
+        after_probe: bool,
+    },
+    /// The provider refused the refresh (the verdict went into the report): `RefreshFailed`.
+    Refused {
+        /// The classified reason, for the Event.
+        why: String,
+    },
+    /// A requested refresh cannot be made: `RefreshFailed` saying why.
+    Blocked {
+        /// Why (names what to change).
+        why: String,
+    },
+}
+
+/// Refresh facts of the cycle.
+#[derive(Clone, Debug)]
+pub struct RefreshView<'a> {
+    /// The outcome, when a refresh ran or a request was refused.
+    pub event: Option<RefreshEvent>,
+    /// The `refresh-requested-at` value this cycle handled.
+    pub request: Option<&'a str>,
+    /// Whether an automatic refresh will renew the access token (ExpiringSoon).
+    pub renewability: Renewability,
+    /// When the refresh window opens next (scheduling).
+    pub window_opens: Option<Timestamp>,
+    /// A refresh may still save an expired token (it failed transiently).
+    pub may_save: bool,
+}
+
+impl Default for RefreshView<'_> {
+    fn default() -> Self {
+        RefreshView {
+            event: None,
+            request: None,
+            renewability: Renewability::NoPath("the provider has no refresh call for this token".into()),
+            window_opens: None,
+            may_save: false,
+        }
+    }
 }
 
 /// The outcome of a decision.
@@ -103,6 +160,20 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
     if let Some(v) = input.check_request {
         status.last_handled_check_request = Some(v.to_string());
     }
+    if let Some(v) = input.refresh.request {
+        status.last_handled_refresh_request = Some(v.to_string());
+    }
+    let stored = match &input.refresh.event {
+        Some(RefreshEvent::Stored { at, fingerprint, expires_at, refresh_token_expires_at, after_probe }) => {
+            status.last_refresh_time = Some(Time(*at));
+            status.refresh_count = Some(prev.refresh_count.unwrap_or(0).saturating_add(1));
+            if let Some(r) = refresh_token_expires_at {
+                status.refresh_token_expires_at = Some(Time(*r));
+            }
+            Some((*at, fingerprint.clone(), *expires_at, *after_probe))
+        }
+        _ => None,
+    };
 
     let mut valid = previous_cond(prev_conds, ConditionType::Valid);
     let mut revoked = previous_cond(prev_conds, ConditionType::Revoked);
@@ -145,6 +216,10 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                 status.token_first_seen_time = Some(Time(now));
                 status.data_access_expires_at = None;
             }
+            // A token the operator wrote was issued when the answer arrived (§2.7).
+            if let Some((at, _, _, false)) = &stored {
+                status.token_first_seen_time = Some(Time(*at));
+            }
             let prev_expiry = if same_token { prev.expires_at.as_ref().map(|t| t.0) } else { None };
             let mut never_expires = !input.profile.tokens_expire;
             let expires_at = match report.expiry {
@@ -155,6 +230,15 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                 }
                 // The latest provider value (kept in status) wins over the Secret's (§1).
                 ExpiryFact::NotReported => prev_expiry.or(*secret_expires_at).filter(|_| !never_expires),
+            };
+            // A refresh after the probe replaced the probed token: its expiry is the new one.
+            let expires_at = match &stored {
+                Some((at, fp, exp, true)) => {
+                    status.token_fingerprint = Some(fp.clone());
+                    status.token_first_seen_time = Some(Time(*at));
+                    *exp
+                }
+                _ => expires_at,
             };
             status.expires_at = expires_at.map(Time);
             if let Some(d) = report.data_access_expires_at {
@@ -226,8 +310,8 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                     expires_at,
                     never: never_expires,
                     data_access: status.data_access_expires_at.as_ref().map(|t| t.0),
-                    refresh_token_expires_at: None,
-                    renewability: Renewability::NoPath("no refresh is made".to_string()),
+                    refresh_token_expires_at: status.refresh_token_expires_at.as_ref().map(|t| t.0),
+                    renewability: input.refresh.renewability.clone(),
                 });
             }
 
@@ -240,7 +324,10 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                     };
                     schedule::add(input.answered_at.max(now), delay)
                 }
-                None => schedule::next_check(now, interval, expires_at, warning, input.jitter.0),
+                None => {
+                    let next = schedule::next_check(now, interval, expires_at, warning, input.jitter.0);
+                    input.refresh.window_opens.filter(|w| *w < next).unwrap_or(next)
+                }
             };
         }
     }
@@ -253,7 +340,8 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
     let ready = ready::decide(&conds);
 
     // Reauthorization URL (§2.9): while a person must act.
-    status.reauthorization_url = if consent::must_act(&conds, false) {
+    let may_save = input.refresh.may_save;
+    status.reauthorization_url = if consent::must_act(&conds, may_save) {
         consent_url(
             input.profile,
             &ConsentParams {
@@ -279,8 +367,13 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
         now: &conds,
         ready: &ready,
         url: status.reauthorization_url.as_deref(),
-        refresh_may_save: false,
+        refresh_may_save: may_save,
     }));
+    match &input.refresh.event {
+        Some(RefreshEvent::Stored { expires_at, .. }) => notices.push(Notice::TokenRefreshed { expires_at: expires_at.map(fmt_time) }),
+        Some(RefreshEvent::Refused { why } | RefreshEvent::Blocked { why }) => notices.push(Notice::RefreshFailed { why: why.clone() }),
+        None => {}
+    }
     if let Some(what) = unexpected {
         notices.push(Notice::UnexpectedProviderResponse { what });
     }
@@ -336,6 +429,7 @@ mod tests {
         profile: ProviderProfile,
         findings: Findings,
         answered_at: Option<Timestamp>,
+        refresh: RefreshView<'static>,
     }
 
     fn checked(report: CheckReport) -> Findings {
@@ -349,6 +443,7 @@ mod tests {
             profile: profile(),
             findings,
             answered_at: None,
+            refresh: RefreshView::default(),
         }
     }
 
@@ -368,6 +463,7 @@ mod tests {
             check_request: None,
             findings: c.findings.clone(),
             jitter: (0.0, 0.0),
+            refresh: c.refresh.clone(),
         })
     }
 
@@ -811,5 +907,88 @@ mod tests {
         assert!(d.status.account_name.as_ref().is_some_and(|n| n.len() <= MAX_STATUS_NAME_LEN));
         assert_eq!(d.status.granted_scopes.len(), crate::api::MAX_STATUS_SCOPES);
         assert!(d.status.granted_scopes.iter().all(|s| s.len() <= crate::api::MAX_STATUS_SCOPE_LEN));
+    }
+
+    #[test]
+    fn a_stored_refresh_counts_records_its_time_and_announces_the_new_expiry() {
+        let at = t("2026-05-31T23:59:59Z");
+        let mut c = case(checked(CheckReport { token: Some(TokenVerdict::Valid), ..Default::default() }));
+        c.previous.refresh_count = Some(2);
+        c.refresh.event = Some(RefreshEvent::Stored {
+            at,
+            fingerprint: "abcd".into(),
+            expires_at: Some(t("2026-06-01T02:00:00Z")),
+            refresh_token_expires_at: Some(t("2026-09-01T00:00:00Z")),
+            after_probe: false,
+        });
+        c.refresh.renewability = Renewability::Automatic;
+        c.refresh.request = Some("now-1");
+        let d = run(&c);
+        assert_eq!(d.status.refresh_count, Some(3));
+        assert_eq!(d.status.last_refresh_time, Some(Time(at)));
+        assert_eq!(d.status.token_first_seen_time, Some(Time(at)), "the operator's write is the issue time");
+        assert_eq!(d.status.refresh_token_expires_at, Some(Time(t("2026-09-01T00:00:00Z"))));
+        assert_eq!(d.status.last_handled_refresh_request.as_deref(), Some("now-1"));
+        assert_eq!(d.notices.iter().map(|n| n.reason()).collect::<Vec<_>>(), vec!["TokenRefreshed"]);
+    }
+
+    #[test]
+    fn an_after_probe_refresh_replaces_the_probed_expiry_and_fingerprint() {
+        let mut c = case(checked(CheckReport {
+            token: Some(TokenVerdict::Valid),
+            expiry: ExpiryFact::At(t("2026-06-03T00:00:00Z")),
+            ..Default::default()
+        }));
+        c.refresh.event = Some(RefreshEvent::Stored {
+            at: t(NOW),
+            fingerprint: "new-fp".into(),
+            expires_at: Some(t("2026-07-31T00:00:00Z")),
+            refresh_token_expires_at: None,
+            after_probe: true,
+        });
+        c.refresh.renewability = Renewability::Automatic;
+        let d = run(&c);
+        assert_eq!(d.status.token_fingerprint.as_deref(), Some("new-fp"));
+        assert_eq!(d.status.expires_at, Some(Time(t("2026-07-31T00:00:00Z"))));
+        assert_eq!(cond(&d, ConditionType::ExpiringSoon), ("False", "NotExpiring"));
+    }
+
+    #[test]
+    fn refused_or_impossible_refreshes_record_one_refresh_failed_event() {
+        for event in [
+            RefreshEvent::Refused { why: "TokenInvalidated: X refused the refresh token".into() },
+            RefreshEvent::Blocked { why: "the token Secret lacks the label".into() },
+        ] {
+            let mut c = case(checked(valid_report()));
+            c.refresh.event = Some(event.clone());
+            let d = run(&c);
+            assert_eq!(d.notices.iter().map(|n| n.reason()).collect::<Vec<_>>(), vec!["RefreshFailed"], "{event:?}");
+        }
+    }
+
+    #[test]
+    fn an_automatic_refresh_ahead_keeps_expiring_soon_false_and_the_window_schedules_the_next_check() {
+        let mut c = case(checked(CheckReport {
+            token: Some(TokenVerdict::Valid),
+            expiry: ExpiryFact::At(t("2026-06-04T00:00:00Z")),
+            ..Default::default()
+        }));
+        c.refresh.renewability = Renewability::Automatic;
+        c.refresh.window_opens = Some(t("2026-06-01T00:20:00Z"));
+        let d = run(&c);
+        assert_eq!(cond(&d, ConditionType::ExpiringSoon), ("False", "NotExpiring"));
+        assert!(d.notices.is_empty());
+        assert_eq!(d.requeue_after, Duration::from_secs(20 * 60));
+        assert_eq!(d.status.reauthorization_url, None);
+    }
+
+    #[test]
+    fn an_expired_token_a_refresh_may_still_save_asks_nobody_to_reconnect() {
+        let mut c = case(checked(CheckReport::verdict(TokenVerdict::Expired { message: "m".into() })));
+        c.refresh.may_save = true;
+        let d = run(&c);
+        assert_eq!(cond(&d, ConditionType::Valid), ("False", "Expired"));
+        assert!(d.notices.is_empty(), "{:?}", d.notices);
+        assert_eq!(d.status.reauthorization_url, None);
     }
 }

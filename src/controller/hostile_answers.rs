@@ -187,6 +187,7 @@ fn run_hostile_answers() {
                 let decision = decide(DecisionInput {
                     now,
                     answered_at: Timestamp::now(),
+                    refresh: Default::default(),
                     generation: Some(1),
                     object_key: "ns/conn",
                     spec: &spec,

@@ -12,6 +12,7 @@ pub mod index;
 pub mod outage;
 pub mod policy;
 pub mod reconcile;
+pub mod refresh;
 pub mod schedule;
 pub mod spread;
 pub mod throttle;
@@ -63,6 +64,8 @@ pub struct Context {
     pub index: Arc<index::SecretIndex>,
     /// When this process started (checks found due at start-up spread from here).
     pub started: Timestamp,
+    /// One refresh at a time per token Secret; pending write-backs.
+    pub flights: Arc<refresh::Flights>,
 }
 
 /// Runs the controller until SIGINT or SIGTERM.
@@ -99,6 +102,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         outages: outage::ProviderOutages::default(),
         index: index.clone(),
         started: Timestamp::now(),
+        flights: Arc::default(),
     });
 
     let watch_health = watch_health::WatchHealth::default();

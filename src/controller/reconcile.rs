@@ -11,15 +11,21 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use super::Context;
-use super::decision::{Decision, DecisionInput, Findings, decide};
+use super::decision::{Decision, DecisionInput, Findings, RefreshEvent, RefreshView, decide};
 use super::events::Notice;
 use super::outage::OutageChange;
+use super::policy::refresh_due::{self, ProbeFacts, RefreshFacts, Trigger};
+use super::refresh::{Run, RunOutcome, Stored};
 use super::unstored::{OutcomeKey, Unstored};
-use crate::api::{CHECK_REQUESTED_ANNOTATION, SocialConnection, SocialConnectionStatus};
+use crate::api::{CHECK_REQUESTED_ANNOTATION, REFRESH_REQUESTED_ANNOTATION, SocialConnection, SocialConnectionStatus};
 use crate::conditions::{ConditionType, find};
 use crate::error::{Error, Result};
-use crate::providers::{self, AppCredentials, CheckInput};
+use crate::providers::{self, AppCredentials, CheckInput, CheckReport, ExpiryFact, Provider, TokenVerdict};
 use crate::secrets::{self, SecretProblem, TokenSecret, fingerprint};
+
+/// How soon to look again while another refresh of the same Secret is under way, or a
+/// refreshed token waits to be stored.
+const BUSY_RETRY: Duration = Duration::from_secs(5);
 
 /// The field manager of every status write.
 pub const FIELD_MANAGER: &str = "social-connection-operator";
@@ -47,7 +53,7 @@ pub fn referenced_secrets(obj: &SocialConnection) -> Vec<String> {
 }
 
 /// The Secrets loaded for a check, and the (name, resourceVersion) pairs that were read.
-type Loaded = (TokenSecret, Option<AppCredentials>, Vec<(String, String)>);
+type Loaded = (TokenSecret, Option<AppCredentials>, Vec<(String, String)>, bool);
 
 /// Loads and parses the token Secret and, when referenced, the app Secret.
 async fn load_secrets(api: &Api<Secret>, obj: &SocialConnection) -> Result<std::result::Result<Loaded, SecretProblem>> {
@@ -58,6 +64,7 @@ async fn load_secrets(api: &Api<Secret>, obj: &SocialConnection) -> Result<std::
         Err(p) => return Ok(Err(p)),
     };
     read.push((spec.secret_ref.name.clone(), token_secret.resource_version().unwrap_or_default()));
+    let managed = secrets::is_managed(&token_secret.metadata);
     let token = match secrets::parse_token_secret(spec, &token_secret.data.unwrap_or_default()) {
         Ok(t) => t,
         Err(p) => return Ok(Err(p)),
@@ -77,7 +84,7 @@ async fn load_secrets(api: &Api<Secret>, obj: &SocialConnection) -> Result<std::
             }
         }
     };
-    Ok(Ok((token, app, read)))
+    Ok(Ok((token, app, read, managed)))
 }
 
 /// Reconciles one SocialConnection; a success resets the object's API-error backoff.
@@ -123,11 +130,18 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
         .get(CHECK_REQUESTED_ANNOTATION)
         .filter(|v| Some(v.as_str()) != prev.last_handled_check_request.as_deref())
         .cloned();
+    let refresh_request = obj
+        .annotations()
+        .get(REFRESH_REQUESTED_ANNOTATION)
+        .filter(|v| Some(v.as_str()) != prev.last_handled_refresh_request.as_deref())
+        .cloned();
     let object_key = format!("{ns}/{name}");
     let phase = super::spread::phase(&object_key);
     let prev_valid_reason = find(&prev.conditions, ConditionType::Valid).map(|c| c.reason.as_str());
-    let forced =
-        check_request.is_some() || prev.observed_generation != generation || prev_valid_reason.is_some_and(|r| SECRET_REASONS.contains(&r));
+    let forced = check_request.is_some()
+        || refresh_request.is_some()
+        || prev.observed_generation != generation
+        || prev_valid_reason.is_some_and(|r| SECRET_REASONS.contains(&r));
     let due_at = prev.next_check_time.as_ref().map(|t| t.0);
     let time_due = due_at.is_none_or(|t| t <= now);
     if !forced {
@@ -160,12 +174,13 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
     // When the provider's answer arrived: retry delays count from it (§2.5).
     let mut answered_at = now;
     let mut kept_key = None;
+    let mut refresh_view = RefreshView::default();
     let (findings, client_id) = match loaded {
         Err(problem) => {
             ctx.index.forget_read(&ns, &name);
             (Findings::Secret(problem), None)
         }
-        Ok((token, app, read)) => {
+        Ok((mut token, app, read, managed)) => {
             ctx.index.remember_read(&ns, &name, read);
             let fp = fingerprint(&token.access_token);
             // A check whose status could not be stored is stored now, without asking the
@@ -190,18 +205,47 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
                 tracing::debug!(namespace = %ns, name = %name, wait_secs = wait.as_secs(), "app-wide provider throttle in force");
                 return Ok(Action::requeue(wait.max(Duration::from_secs(1))));
             }
+            let secret_key = (ns.clone(), spec.secret_ref.name.clone());
+            if ctx.flights.is_busy(&secret_key) {
+                // Single flight (§2.6): the token is being refreshed or its rotated successor
+                // waits to be stored; a check now would use a credential about to be replaced.
+                return Ok(Action::requeue(BUSY_RETRY));
+            }
             let known_expires_at = if same_token { prev.expires_at.as_ref().map(|t| t.0) } else { None }.or(token.expires_at);
             let issued_at = if same_token { prev.token_first_seen_time.as_ref().map(|t| t.0) } else { Some(now) };
-            let input = CheckInput {
-                account_id: &spec.account.id,
-                token: &token.access_token,
-                refresh_token: token.refresh_token.as_ref(),
-                app: app.as_ref(),
-                required_role: spec.required_role,
-                known_expires_at,
-                token_issued_at: issued_at,
-                now,
+            let conn_key = (ns.clone(), name.clone());
+            let mut cycle = Cycle {
+                run: Run {
+                    http: &ctx.http,
+                    flights: &ctx.flights,
+                    secrets: &secret_api,
+                    secret: secret_key,
+                    connection: conn_key.clone(),
+                    keys: spec.token_keys().into(),
+                },
+                provider,
+                event: ctx.flights.take_completed(&conn_key).map(|s| stored_event(&s, false, &ctx.flights, known_expires_at)),
+                refreshed: false,
+                may_save: false,
+                refresh_expires_at: prev.refresh_token_expires_at.as_ref().map(|t| t.0),
             };
+            let own_write = prev.last_refresh_time.is_some() && prev.last_refresh_time == prev.token_first_seen_time && same_token;
+            let requested = refresh_request.is_some();
+            let base = FactsBase {
+                now,
+                lifecycle: provider.lifecycle(),
+                policy: spec.refresh_policy(),
+                renew_before: spec.renew_before(),
+                managed,
+                has_client_id: app.as_ref().is_some_and(|a| !a.client_id.is_empty()),
+                has_client_secret: app.as_ref().is_some_and(|a| a.client_secret.is_some()),
+                first_seen: if same_token { prev.token_first_seen_time.as_ref().map(|t| t.0) } else { Some(now) },
+                flights: &ctx.flights,
+            };
+            let facts = |t: &TokenSecret, e, g, i| base.facts(t, e, g, i);
+            let own_issue = own_write.then_some(issued_at).flatten();
+            let secret_scopes = token.scopes.clone();
+
             // A provider that looks down pauses (a check a person asked for goes through).
             if check_request.is_none()
                 && let Some(wait) = ctx.outages.remaining(spec.provider, now)
@@ -210,9 +254,86 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
                 tracing::debug!(namespace = %ns, name = %name, provider = %spec.provider, wait_secs = wait.as_secs(), "provider paused");
                 return Ok(Action::requeue((wait + spread).max(Duration::from_secs(1))));
             }
-            let report = provider.check(&ctx.http, &input).await;
+            // Step 2: refresh before the probe (refresh-token providers).
+            let mut forced: Option<CheckReport> = None;
+            let mut expires_now = known_expires_at;
+            match refresh_due::before_probe(&facts(&token, known_expires_at, secret_scopes.as_deref(), own_issue), requested) {
+                Err(blocker) => cycle.event = Some(RefreshEvent::Blocked { why: blocker.message() }),
+                Ok(None) => {}
+                Ok(Some(trigger)) => match cycle.refresh(&mut token, known_expires_at, spec, app.as_ref(), now, trigger).await {
+                    Step::Done => expires_now = token.expires_at,
+                    Step::Skipped => {}
+                    Step::Report(r) => forced = Some(*r),
+                    Step::Stop(wait, notice) => return stop(ctx, obj, wait, notice).await,
+                },
+            }
+
+            // Step 3: probe; step 4: a "→ refresh" row refreshes once and probes again.
+            let mut report = match forced {
+                Some(r) => r,
+                None => provider.check(&ctx.http, &check_input(spec, &token, app.as_ref(), expires_now, issued_at, now)).await,
+            };
+            if matches!(report.token, Some(TokenVerdict::RefreshThen(_)))
+                && let Some(trigger) =
+                    refresh_due::on_refresh_row(&facts(&token, expires_now, secret_scopes.as_deref(), own_issue), cycle.refreshed)
+            {
+                match cycle.refresh(&mut token, expires_now, spec, app.as_ref(), now, trigger).await {
+                    Step::Done => {
+                        report =
+                            provider.check(&ctx.http, &check_input(spec, &token, app.as_ref(), token.expires_at, Some(now), now)).await;
+                    }
+                    Step::Report(r) => report = *r,
+                    Step::Skipped => {}
+                    Step::Stop(wait, notice) => return stop(ctx, obj, wait, notice).await,
+                }
+            }
+
+            // Step 5: refresh after a valid probe (Meta family).
+            let probe = ProbeFacts {
+                valid: report.token == Some(TokenVerdict::Valid),
+                token_type: report.token_type,
+                never_expires: report.expiry == ExpiryFact::Never,
+            };
+            let probed_expiry = match report.expiry {
+                ExpiryFact::At(t) => Some(t),
+                _ => expires_now,
+            };
+            let granted = report.granted_scopes.clone().or(secret_scopes.clone());
+            let issue = report.issued_at.or(own_issue);
+            if !cycle.refreshed && cycle.event.is_none() {
+                match refresh_due::after_probe(&facts(&token, probed_expiry, granted.as_deref(), issue), &probe, requested) {
+                    Err(blocker) => cycle.event = Some(RefreshEvent::Blocked { why: blocker.message() }),
+                    Ok(None) => {}
+                    Ok(Some(trigger)) => match cycle.refresh(&mut token, probed_expiry, spec, app.as_ref(), now, trigger).await {
+                        Step::Done => {
+                            if let Some(RefreshEvent::Stored { after_probe, .. }) = &mut cycle.event {
+                                *after_probe = true;
+                            }
+                        }
+                        Step::Skipped => {}
+                        Step::Report(r) => {
+                            // A refused exchange decides about the token; a transient one
+                            // leaves the probe's verdict and ends the cycle.
+                            match r.token {
+                                Some(v) => report.token = Some(v),
+                                None => report.interruption = r.interruption,
+                            }
+                        }
+                        Step::Stop(wait, notice) => return stop(ctx, obj, wait, notice).await,
+                    },
+                }
+            }
+            let final_facts = facts(&token, cycle_expiry(&cycle.event, probed_expiry), granted.as_deref(), issue.or(cycle.stored_at()));
+            refresh_view = RefreshView {
+                event: cycle.event.take(),
+                request: None,
+                renewability: refresh_due::renewability(&final_facts, Some(&probe)),
+                window_opens: refresh_due::window_opens(&final_facts, Some(&probe)),
+                may_save: cycle.may_save,
+            };
             answered_at = Timestamp::now();
             kept_key = Some(outcome_key);
+            let fp = fingerprint(&token.access_token);
             if let Some(i) = &report.interruption {
                 tracing::info!(namespace = %ns, name = %name, provider = %spec.provider, detail = %i.detail, "transient provider answer");
             }
@@ -248,6 +369,7 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
         check_request: check_request.as_deref(),
         findings,
         jitter: (phase, rand::random::<f64>()),
+        refresh: RefreshView { request: refresh_request.as_deref(), ..refresh_view },
     });
 
     if app_wide_limit && let Some(client_id) = client_id.as_deref() {
@@ -313,6 +435,212 @@ async fn note_outage(ctx: &Context, obj: &SocialConnection, change: OutageChange
             tracing::debug!(provider, pause_secs = pause.as_secs(), "provider still down; pausing longer");
         }
         OutageChange::Recovered => tracing::info!(provider, "provider answers again; checks resume"),
+    }
+}
+
+/// Ends a cycle early: records `notice` (once; the recorder merges repeats) and requeues.
+async fn stop(ctx: &Context, obj: &SocialConnection, wait: Duration, notice: Option<Notice>) -> Result<Action> {
+    if let Some(n) = notice
+        && let Err(e) = ctx.recorder.publish(&n.to_event(), &obj.object_ref(&())).await
+    {
+        tracing::warn!(name = %obj.name_any(), reason = n.reason(), error = %e, "recording an event failed");
+    }
+    Ok(Action::requeue(wait))
+}
+
+/// The refresh facts that stay the same through a cycle.
+struct FactsBase<'a> {
+    now: Timestamp,
+    lifecycle: &'static providers::Lifecycle,
+    policy: crate::api::RefreshPolicy,
+    renew_before: Option<Duration>,
+    managed: bool,
+    has_client_id: bool,
+    has_client_secret: bool,
+    first_seen: Option<Timestamp>,
+    flights: &'a super::refresh::Flights,
+}
+
+impl FactsBase<'_> {
+    fn facts<'g>(
+        &self,
+        t: &TokenSecret,
+        expires_at: Option<Timestamp>,
+        granted: Option<&'g [String]>,
+        issued: Option<Timestamp>,
+    ) -> RefreshFacts<'g> {
+        RefreshFacts {
+            now: self.now,
+            lifecycle: self.lifecycle,
+            policy: self.policy,
+            renew_before: self.renew_before,
+            managed: self.managed,
+            has_refresh_token: t.refresh_token.is_some(),
+            has_client_id: self.has_client_id,
+            has_client_secret: self.has_client_secret,
+            expires_at,
+            issued_at: issued,
+            first_seen: self.first_seen,
+            granted_scopes: granted,
+            not_extended: self.flights.not_extended(&fingerprint(&t.access_token)),
+        }
+    }
+}
+
+/// The check input for `token`.
+fn check_input<'a>(
+    spec: &'a crate::api::SocialConnectionSpec,
+    token: &'a TokenSecret,
+    app: Option<&'a AppCredentials>,
+    known_expires_at: Option<Timestamp>,
+    issued_at: Option<Timestamp>,
+    now: Timestamp,
+) -> CheckInput<'a> {
+    CheckInput {
+        account_id: &spec.account.id,
+        token: &token.access_token,
+        refresh_token: token.refresh_token.as_ref(),
+        app,
+        required_role: spec.required_role,
+        known_expires_at,
+        token_issued_at: issued_at,
+        now,
+    }
+}
+
+/// The expiry after the cycle's refresh, if one was stored.
+fn cycle_expiry(event: &Option<RefreshEvent>, otherwise: Option<Timestamp>) -> Option<Timestamp> {
+    match event {
+        Some(RefreshEvent::Stored { expires_at, .. }) => *expires_at,
+        _ => otherwise,
+    }
+}
+
+/// The status event of a stored refresh; a refresh that did not move the expiry is
+/// remembered so that it is not repeated for that token (§2.6).
+fn stored_event(s: &Stored, after_probe: bool, flights: &super::refresh::Flights, old_expiry: Option<Timestamp>) -> RefreshEvent {
+    let fp = fingerprint(&s.access_token);
+    let extended = match (old_expiry, s.expires_at) {
+        (Some(old), Some(new)) => new > old,
+        (_, None) => true,
+        (None, Some(_)) => true,
+    };
+    if !extended {
+        flights.mark_not_extended(&fp);
+    }
+    RefreshEvent::Stored {
+        at: s.at,
+        fingerprint: fp,
+        expires_at: s.expires_at,
+        refresh_token_expires_at: s.refresh_token_expires_at,
+        after_probe,
+    }
+}
+
+/// What a refresh step leaves the cycle with.
+enum Step {
+    /// A new token is stored and in use.
+    Done,
+    /// No refresh was made after all (the provider has no call for this token).
+    Skipped,
+    /// The refresh decided the cycle: this report replaces the probe's.
+    Report(Box<CheckReport>),
+    /// The cycle ends here and starts again after this wait (busy, pending write, superseded),
+    /// after recording the Event, if any.
+    Stop(Duration, Option<Notice>),
+}
+
+/// The refresh part of one cycle: at most one refresh (§2.3), its outcome for status.
+struct Cycle<'a> {
+    run: Run<'a>,
+    provider: &'static dyn Provider,
+    event: Option<RefreshEvent>,
+    refreshed: bool,
+    may_save: bool,
+    /// The refresh-token expiry recorded in status.
+    refresh_expires_at: Option<Timestamp>,
+}
+
+impl Cycle<'_> {
+    fn stored_at(&self) -> Option<Timestamp> {
+        match &self.event {
+            Some(RefreshEvent::Stored { at, .. }) => Some(*at),
+            _ => None,
+        }
+    }
+
+    /// Runs one refresh with `token` and, when stored, swaps in the new token.
+    async fn refresh(
+        &mut self,
+        token: &mut TokenSecret,
+        known_expires_at: Option<Timestamp>,
+        spec: &crate::api::SocialConnectionSpec,
+        app: Option<&AppCredentials>,
+        now: Timestamp,
+        trigger: Trigger,
+    ) -> Step {
+        self.refreshed = true;
+        let input = check_input(spec, token, app, known_expires_at, None, now);
+        let outcome = self.run.refresh(self.provider, &input).await;
+        let (ns, secret) = &self.run.secret;
+        tracing::info!(namespace = %ns, secret = %secret, trigger = ?trigger, outcome = outcome_label(&outcome), "refresh");
+        match outcome {
+            RunOutcome::Stored(s) => {
+                self.event = Some(stored_event(&s, false, self.run.flights, known_expires_at));
+                token.access_token = s.access_token.clone();
+                token.expires_at = s.expires_at;
+                Step::Done
+            }
+            RunOutcome::Refused(v) => {
+                let v = refusal_verdict(v, self.refresh_expires_at, now);
+                self.event = Some(RefreshEvent::Refused { why: refusal_reason(&v) });
+                Step::Report(Box::new(CheckReport::verdict(v)))
+            }
+            RunOutcome::Interrupted(i) => {
+                self.may_save = true;
+                Step::Report(Box::new(CheckReport::interrupted(i)))
+            }
+            RunOutcome::NotSupported => Step::Skipped,
+            RunOutcome::Pending { why } => Step::Stop(BUSY_RETRY, Some(Notice::WriteBackFailed { why })),
+            RunOutcome::Busy => Step::Stop(BUSY_RETRY, None),
+            RunOutcome::Superseded => Step::Stop(Duration::from_secs(1), None),
+        }
+    }
+}
+
+/// A refused refresh's verdict: `invalid_grant` past the recorded refresh-token expiry is
+/// `Expired`, not revoked (§2.6).
+fn refusal_verdict(v: TokenVerdict, refresh_expires_at: Option<Timestamp>, now: Timestamp) -> TokenVerdict {
+    match v {
+        TokenVerdict::Revoked { reason: crate::conditions::RevokedReason::TokenInvalidated, message }
+            if refresh_due::refresh_token_expired(refresh_expires_at, now) =>
+        {
+            TokenVerdict::Expired { message: format!("{message}; the refresh token expired") }
+        }
+        other => other,
+    }
+}
+
+/// The classified reason of a refused refresh, for its `RefreshFailed` Event.
+fn refusal_reason(v: &TokenVerdict) -> String {
+    match v {
+        TokenVerdict::Revoked { reason, message } => format!("{}: {message}", reason.as_str()),
+        TokenVerdict::Expired { message } => format!("Expired: {message}"),
+        TokenVerdict::InvalidSecret { message } => format!("InvalidSecret: {message}"),
+        _ => "the provider refused the refresh".to_string(),
+    }
+}
+
+/// A fixed label for the log line of a refresh.
+fn outcome_label(o: &RunOutcome) -> &'static str {
+    match o {
+        RunOutcome::Stored(_) => "stored",
+        RunOutcome::Refused(_) => "refused",
+        RunOutcome::Interrupted(_) => "transient",
+        RunOutcome::Pending { .. } => "write-back pending",
+        RunOutcome::Superseded => "superseded",
+        RunOutcome::Busy => "busy",
+        RunOutcome::NotSupported => "not supported",
     }
 }
 

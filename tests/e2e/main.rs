@@ -12,3 +12,4 @@ mod faults;
 mod kubectl;
 mod notify;
 mod providers;
+mod refresh;

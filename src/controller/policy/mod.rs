@@ -9,6 +9,7 @@ pub mod events;
 pub mod expiry;
 pub mod failures;
 pub mod ready;
+pub mod refresh_due;
 pub mod role;
 pub mod scopes;
 pub mod verdict;
