@@ -56,6 +56,8 @@ pub struct Context {
     pub unstored: unstored::UnstoredOutcomes,
     /// Per-object backoff after Kubernetes API errors.
     pub api_retries: unstored::ApiRetries,
+    /// Statuses written and not yet seen through the watch.
+    pub written: unstored::WrittenStatuses,
     /// Per-provider request budgets.
     pub budgets: Arc<throttle::ProviderBudgets>,
     /// Providers paused because they look down.
@@ -98,6 +100,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         outbox,
         unstored: unstored::UnstoredOutcomes::default(),
         api_retries: unstored::ApiRetries::default(),
+        written: unstored::WrittenStatuses::default(),
         budgets,
         outages: outage::ProviderOutages::default(),
         index: index.clone(),

@@ -106,7 +106,8 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
     let ns = obj.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let name = obj.name_any();
     let now = Timestamp::now();
-    let prev = obj.status.clone().unwrap_or_default();
+    // Read our own writes: the cached object may not show the status stored last.
+    let prev = ctx.written.freshest(&format!("{ns}/{name}"), &obj.uid().unwrap_or_default(), obj.status.clone().unwrap_or_default());
     let generation = obj.meta().generation;
     let spec = &obj.spec;
     let api: Api<SocialConnection> = Api::namespaced(ctx.client.clone(), &ns);
@@ -394,6 +395,7 @@ async fn store(
     let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
     if &decision.status != prev {
         write_status(api, &name, &decision.status).await?;
+        ctx.written.wrote(object_key, &obj.uid().unwrap_or_default(), &decision.status);
         let ready = find(&decision.status.conditions, ConditionType::Ready);
         tracing::info!(
             namespace = %ns, name = %name, provider = %obj.spec.provider,

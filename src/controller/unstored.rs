@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::decision::Decision;
+use crate::api::SocialConnectionStatus;
 
 /// What identifies the cycle an outcome belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +82,42 @@ impl UnstoredOutcomes {
     }
 }
 
+/// The statuses this process wrote last, until the watch shows them: a reconcile woken by
+/// another watch (a Secret re-list after an API server restart, say) may still see the object as
+/// it was before the write, whose old `nextCheckTime` would make a check due a second time.
+/// Only the operator writes these fields, so a written status whose `lastCheckTime` is later
+/// than the cached one is the newer truth.
+#[derive(Debug, Default)]
+pub struct WrittenStatuses {
+    by_object: Mutex<HashMap<String, (String, SocialConnectionStatus)>>,
+}
+
+impl WrittenStatuses {
+    /// Remembers the status just stored for the object with this `uid`.
+    pub fn wrote(&self, object: &str, uid: &str, status: &SocialConnectionStatus) {
+        self.lock().insert(object.to_string(), (uid.to_string(), status.clone()));
+    }
+
+    /// The status to decide from: the remembered one while the cached one is older, else the
+    /// cached one (and the memory of the write is dropped: the watch has caught up).
+    pub fn freshest(&self, object: &str, uid: &str, cached: SocialConnectionStatus) -> SocialConnectionStatus {
+        let mut map = self.lock();
+        let Some((written_uid, written)) = map.get(object) else { return cached };
+        let cached_check = cached.last_check_time.as_ref().map(|t| t.0);
+        let written_check = written.last_check_time.as_ref().map(|t| t.0);
+        if written_uid == uid && written_check > cached_check {
+            // Keep the notifier's field from the cache: it is written under its own manager.
+            return SocialConnectionStatus { notifications: cached.notifications, ..written.clone() };
+        }
+        map.remove(object);
+        cached
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, SocialConnectionStatus)>> {
+        self.by_object.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// First retry delay after a Kubernetes API error.
 pub const RETRY_BASE: Duration = Duration::from_secs(1);
 /// Largest retry delay after Kubernetes API errors.
@@ -119,7 +156,7 @@ pub fn retry_delay(n: u32, unit: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::SocialConnectionStatus;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn decision(n: i32) -> Decision {
         let status = SocialConnectionStatus { consecutive_failures: Some(n), ..Default::default() };
@@ -172,5 +209,29 @@ mod tests {
         assert_eq!(retry_delay(30, 0.0), RETRY_MAX / 2);
         assert!(retry_delay(u32::MAX, 0.999) <= RETRY_MAX);
         assert!(retry_delay(1, 0.999) < RETRY_BASE);
+    }
+
+    fn checked_at(t: &str) -> SocialConnectionStatus {
+        SocialConnectionStatus { last_check_time: Some(Time(t.parse().unwrap())), ..Default::default() }
+    }
+
+    #[test]
+    fn a_written_status_wins_over_an_older_cached_one_until_the_watch_catches_up() {
+        let w = WrittenStatuses::default();
+        let stale = checked_at("2026-01-01T00:00:00Z");
+        let written = checked_at("2026-01-01T01:00:00Z");
+        w.wrote("ns/a", "u1", &written);
+        assert_eq!(w.freshest("ns/a", "u1", stale.clone()), written);
+        // The watch delivered the write: the cache is used and the memory dropped.
+        assert_eq!(w.freshest("ns/a", "u1", written.clone()), written);
+        assert_eq!(w.freshest("ns/a", "u1", stale.clone()), stale);
+    }
+
+    #[test]
+    fn a_written_status_of_another_object_with_the_same_name_is_ignored() {
+        let w = WrittenStatuses::default();
+        w.wrote("ns/a", "u1", &checked_at("2026-01-01T01:00:00Z"));
+        let fresh_object = SocialConnectionStatus::default();
+        assert_eq!(w.freshest("ns/a", "u2", fresh_object.clone()), fresh_object);
     }
 }

@@ -1,8 +1,10 @@
-//! The fault suite (issue 7): hostile provider answers and the operator killed in a busy moment.
+//! The fault suite (issue 7): hostile provider answers, the API server going away while checks
+//! are due, and the operator killed in a busy moment.
 //!
 //! Each test runs an operator process of its own (watching one namespace) on a control plane
 //! that the harness's shared operator does not watch, so that its memory, its provider calls
-//! and its Events are its alone: both tests share one private control plane. The fake providers are the
+//! and its Events are its alone: hostile answers and SIGKILL share one private control plane,
+//! the API server stop gets one more (it stops that API server). The fake providers are the
 //! suite's shared ones; hostile scenarios are chosen by token value (tests/fake-providers).
 
 use std::collections::BTreeMap;
@@ -230,6 +232,123 @@ async fn statuses(client: &Client, ns: &str) -> BTreeMap<String, SocialConnectio
         .into_iter()
         .map(|c| (c.name_any(), c.status.unwrap_or_default()))
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_server_stopped_for_30_s_while_checks_are_due_costs_no_extra_provider_call_and_status_converges() {
+    let cp = std::sync::Arc::new(tokio::task::spawn_blocking(|| ControlPlane::start("faults-apiserver")).await.expect("join"));
+    let client = cp.client().await;
+    let ns = namespace(&client, "faults-apiserver").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut op = OperatorProcess::spawn(&cp.kubeconfig, &[&ns], &dir.path().join("operator.log"));
+
+    // X answers in 17 s (`delay-17s`), one call per check: the API server is stopped 1 s after
+    // the checks started (a graceful stop takes at most 10 s), so the answers arrive while it is
+    // down and their status writes fail.
+    const N: usize = 6;
+    const ANSWER: Duration = Duration::from_secs(17);
+    let tokens: Vec<String> = (0..N).map(|_| fakes::token("delay-17s")).collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let name = format!("x-{i}");
+        secret(&client, &ns, &name, &[("access_token", token)]).await;
+        connection(
+            &client,
+            &ns,
+            &name,
+            json!({"provider": "x", "account": {"id": fakes::X_USER_ID}, "secretRef": {"name": name}, "checkInterval": "90s"}),
+        )
+        .await;
+    }
+    for i in 0..N {
+        wait_condition(&client, &ns, &format!("x-{i}"), "Ready", "True", "AllChecksPassed").await;
+    }
+    let before = statuses(&client, &ns).await;
+    let due = before.values().map(|s| s.next_check_time.as_ref().expect("nextCheckTime").0).min().expect("connections");
+    // Each connection's due check, and the next one 90 s later: calls are counted in between.
+
+    // Stop the API server 1 s into the due checks, for 30 s.
+    let wait = Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or_default() + Duration::from_secs(1);
+    tokio::time::sleep(wait).await;
+    let stopped_at = Instant::now();
+    let blocking = cp.clone();
+    let health_port = op.health_port;
+    let (stopping, down_from, down_until, ready_while_down) = tokio::task::spawn_blocking(move || {
+        let cp = blocking;
+        let stopping = Instant::now();
+        cp.stop_apiserver();
+        let stopping = stopping.elapsed();
+        let down_from = SystemTime::now();
+        // The watches have failed by now: readiness must say so.
+        std::thread::sleep(Duration::from_secs(20));
+        let ready_while_down = http_status(health_port, "/readyz");
+        std::thread::sleep(Duration::from_secs(10));
+        let down_until = SystemTime::now();
+        cp.start_apiserver();
+        (stopping, down_from, down_until, ready_while_down)
+    })
+    .await
+    .expect("join");
+    assert_eq!(ready_while_down, Some(503), "/readyz while the API server was down");
+    let outage = stopped_at.elapsed();
+    assert!(op.alive(), "the operator exited while the API server was away:\n{}", op.output());
+
+    // Converges: every connection has a newer check recorded and is Ready.
+    let client = cp.client().await;
+    for (name, old) in &before {
+        let old_check = old.last_check_time.as_ref().expect("lastCheckTime").0;
+        let converged = wait_for(&client, &ns, name, "a check newer than the one before the outage", |s| {
+            s.last_check_time.as_ref().is_some_and(|t| t.0 > old_check)
+                && condition(s, "Ready").is_some_and(|(st, r, _)| st == "True" && r == "AllChecksPassed")
+        });
+        while_alive(&mut op, converged).await;
+    }
+    let converged = stopped_at.elapsed();
+    // One provider call per due check: from each connection's due check up to the next check
+    // that the outcome of that check scheduled (checks land on per-connection slots, so the next
+    // one may come sooner than a whole interval). A second call in between would be a repeat.
+    let after = statuses(&client, &ns).await;
+    let windows: Vec<(Timestamp, Timestamp)> = (0..N)
+        .map(|i| {
+            let name = format!("x-{i}");
+            let due = before[&name].next_check_time.as_ref().expect("nextCheckTime").0;
+            let next = after[&name].next_check_time.as_ref().expect("nextCheckTime").0;
+            (due - jiff::SignedDuration::from_secs(2), next - jiff::SignedDuration::from_secs(1))
+        })
+        .collect();
+    let latest_window = windows.iter().map(|w| w.1).max().expect("windows");
+    if let Ok(rest) = Duration::try_from(latest_window.duration_since(Timestamp::now())) {
+        tokio::time::sleep(rest).await;
+    }
+    let calls: Vec<usize> = tokens
+        .iter()
+        .zip(&windows)
+        .map(|(t, (from, to))| requests_with("x", t).iter().filter(|r| (*from..*to).contains(&timestamp(r.received_at))).count())
+        .collect();
+    // The scenario really happened: some checks got their answer (8 s after the call) while the
+    // API server was down, so their status write failed.
+    let answered_while_down = tokens
+        .iter()
+        .filter(|t| {
+            requests_with("x", t).iter().any(|r| {
+                let answered = r.received_at + ANSWER;
+                answered > down_from && answered < down_until
+            })
+        })
+        .count();
+    let log = op.output();
+    let failed_writes = log.lines().filter(|l| l.contains("\"level\":\"WARN\"") || l.contains("\"level\":\"ERROR\"")).count();
+    eprintln!(
+        "faults: API server away for {outage:?} (stop took {stopping:?}, 30 s, start); converged {converged:?} after the stop; provider calls per connection in the window: {calls:?}; {answered_while_down} checks answered while it was down; {failed_writes} warning/error lines"
+    );
+    assert!(answered_while_down > 0, "no check was answered while the API server was down: the scenario did not happen");
+    assert!(calls.iter().all(|&c| c == 1), "each due check must call X exactly once, got {calls:?}:\n{log}");
+    assert!(op.alive(), "the operator exited:\n{log}");
+    // Ready again once the watches are back (at the latest when their last error is a minute old).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while http_status(op.health_port, "/readyz") != Some(200) {
+        assert!(Instant::now() < deadline, "/readyz did not recover after the API server came back:\n{}", op.output());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Events in `ns` as (regarding name, reason) → (how many Event objects, highest series count).

@@ -448,6 +448,24 @@ pub struct OperatorProcess {
     pub child: Child,
     /// Where stdout and stderr go.
     pub log: PathBuf,
+    /// The port of its health endpoints (`/healthz`, `/readyz`) on 127.0.0.1.
+    pub health_port: u16,
+}
+
+/// A free port on 127.0.0.1 (for an operator's health endpoints, so a test can ask them).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// The HTTP status of GET http://127.0.0.1:port/path, if anything answers.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_whitespace().nth(1)?.parse().ok()
 }
 
 impl OperatorProcess {
@@ -456,7 +474,8 @@ impl OperatorProcess {
         let w = world();
         let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("operator log");
         let mut cmd = Command::new(operator_binary());
-        cmd.arg("run").args(["--health-addr", "127.0.0.1:0", "--log-format", "json"]);
+        let health_port = free_port();
+        cmd.arg("run").args(["--health-addr", &format!("127.0.0.1:{health_port}"), "--log-format", "json"]);
         for ns in namespaces {
             cmd.args(["--namespace", ns]);
         }
@@ -469,7 +488,7 @@ impl OperatorProcess {
             .stderr(out);
         die_with_parent(&mut cmd);
         let child = cmd.spawn().expect("start the operator");
-        OperatorProcess { child, log: log.to_path_buf() }
+        OperatorProcess { child, log: log.to_path_buf(), health_port }
     }
 
     /// The process id.
