@@ -38,18 +38,21 @@ pub fn delay_from_secs_f64(secs: f64) -> Option<Duration> {
 /// A delay in seconds written as text: an integer of any length (one beyond `u64` saturates),
 /// optionally signed (a negative one is zero). `None` for anything else.
 pub fn delay_from_secs_text(raw: &str) -> Option<Duration> {
+    let (negative, digits) = integer_text(raw)?;
+    if negative {
+        return Some(Duration::ZERO);
+    }
+    Some(digits.parse::<u64>().map_or(MAX_DELAY, delay_from_secs))
+}
+
+/// An integer of any length written as text: its sign (true when negative) and its digits.
+fn integer_text(raw: &str) -> Option<(bool, &str)> {
     let raw = raw.trim();
     let (negative, digits) = match raw.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, raw.strip_prefix('+').unwrap_or(raw)),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if negative {
-        return Some(Duration::ZERO);
-    }
-    Some(digits.parse::<u64>().map_or(MAX_DELAY, delay_from_secs))
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some((negative, digits))
 }
 
 /// A delay in seconds from a JSON number (integer or float) or numeric string.
@@ -67,13 +70,10 @@ pub fn delay_from_json_secs(v: &Value) -> Option<Duration> {
 /// The time until a unix-seconds instant written as text (X `x-rate-limit-reset`): zero when it
 /// has passed, [`MAX_DELAY`] when it lies beyond what a timestamp can hold.
 pub fn delay_until_unix_text(raw: &str, now: Timestamp) -> Option<Duration> {
-    let raw = raw.trim();
-    let digits = raw.strip_prefix('-').unwrap_or(raw);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let Ok(secs) = raw.parse::<i64>() else {
-        return Some(if raw.starts_with('-') { Duration::ZERO } else { MAX_DELAY });
+    let (negative, digits) = integer_text(raw)?;
+    let parsed = digits.parse::<i64>().map(|n| if negative { -n } else { n });
+    let Ok(secs) = parsed else {
+        return Some(if negative { Duration::ZERO } else { MAX_DELAY });
     };
     let Ok(at) = Timestamp::from_second(secs) else {
         return Some(if secs < 0 { Duration::ZERO } else { MAX_DELAY });
