@@ -19,6 +19,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once at start-up: the size of `Run` costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the controller (the default).
@@ -88,6 +90,26 @@ pub struct RunArgs {
     #[arg(long, env = "SOCIAL_HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     pub health_addr: std::net::SocketAddr,
 
+    /// Public base URL of the connect flow (providers.md §2.14), such as
+    /// https://connect.example.com: turns the flow on. Links are {url}/connect/{namespace}/{name}
+    /// and providers redirect to {url}/callback. https, or http for a loopback host only.
+    #[arg(long, env = "SOCIAL_CONNECT_PUBLIC_URL")]
+    pub connect_public_url: Option<String>,
+
+    /// Address the connect flow's link and callback are served on (with --connect-public-url).
+    #[arg(long, env = "SOCIAL_CONNECT_ADDR", default_value = "0.0.0.0:8090")]
+    pub connect_addr: std::net::SocketAddr,
+
+    /// File holding the key that signs the connect flow's state (at least 32 bytes, surrounding
+    /// whitespace trimmed). Required with --connect-public-url.
+    #[arg(long, env = "SOCIAL_CONNECT_STATE_KEY_FILE")]
+    pub connect_state_key_file: Option<std::path::PathBuf>,
+
+    /// Override a provider's consent page host: <provider>=<base-url> (http(s)://host[:port]);
+    /// repeatable, for tests. Wins over SOCIAL_CONSENT_ENDPOINTS for the same provider.
+    #[arg(long = "consent-endpoint")]
+    pub consent_endpoints: Vec<String>,
+
     /// Send no notices and do not watch SocialNotificationPolicies (for a second operator
     /// instance that must stay silent, such as a staging copy watching production objects).
     #[arg(long, env = "SOCIAL_DISABLE_NOTIFICATIONS")]
@@ -97,7 +119,17 @@ pub struct RunArgs {
 /// Environment variable with comma-separated `<provider>=<base-url>` pairs.
 pub const ENDPOINTS_ENV: &str = "SOCIAL_PROVIDER_ENDPOINTS";
 
+/// Environment variable with comma-separated `<provider>=<base-url>` consent page overrides.
+pub const CONSENT_ENDPOINTS_ENV: &str = "SOCIAL_CONSENT_ENDPOINTS";
+
 impl RunArgs {
+    /// The consent page overrides from flags and environment, validated (the rules of
+    /// `--provider-endpoint`).
+    pub fn consent_endpoints(&self) -> Result<Endpoints, EndpointError> {
+        let env = std::env::var(CONSENT_ENDPOINTS_ENV).ok();
+        Endpoints::from_sources(&self.consent_endpoints, env.as_deref())
+    }
+
     /// The request budgets given on the command line or in the environment, validated.
     pub fn rates(
         &self,

@@ -28,6 +28,9 @@ pub enum Error {
     /// Connecting to Kubernetes failed at start-up.
     #[error("cannot connect to Kubernetes: {0}")]
     KubeConfig(String),
+    /// A bad connect flow setting.
+    #[error("configuration: {0}")]
+    Connect(#[from] crate::server::connect::ConnectConfigError),
     /// The health server failed.
     #[error("health server: {0}")]
     Io(#[from] std::io::Error),
@@ -40,7 +43,7 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Serialize(_) => "serialize",
             Error::MissingObjectKey(_) => "missing_object_key",
-            Error::Config(_) | Error::Rate(_) => "config",
+            Error::Config(_) | Error::Rate(_) | Error::Connect(_) => "config",
             Error::Http(_) => "http",
             Error::KubeConfig(_) => "kubeconfig",
             Error::Io(_) => "io",

@@ -18,4 +18,5 @@ pub mod notify;
 pub mod providers;
 pub mod redact;
 pub mod secrets;
+pub mod server;
 pub mod telemetry;

@@ -314,6 +314,46 @@ pub async fn write_back(api: &Api<Secret>, name: &str, previous: &SecretString, 
     Err(WriteError::Api { name: name.to_string(), reason: "the Secret kept changing under concurrent writers".to_string() })
 }
 
+/// What the connect flow's write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectWrite {
+    /// The Secret did not exist and was created with the opt-in label.
+    Created,
+    /// The labelled Secret's token keys were replaced.
+    Updated,
+}
+
+/// Stores the token of a completed connect flow (§2.14): creates the Secret when absent
+/// ([`create_token_secret`]), else replaces its token keys with a `resourceVersion`
+/// precondition, whatever token it held (the person just authorised this one). A Secret
+/// without the opt-in label is never written ([`WriteError::NotManaged`]).
+pub async fn store_connected_token(api: &Api<Secret>, name: &str, w: &TokenWrite) -> Result<ConnectWrite, WriteError> {
+    let api_err = |e: &kube::Error| WriteError::Api { name: name.to_string(), reason: describe(e) };
+    for _ in 0..8 {
+        let Some(mut secret) = api.get_opt(name).await.map_err(|e| api_err(&e))? else {
+            match create_token_secret(api, name, w).await {
+                Ok(()) => return Ok(ConnectWrite::Created),
+                // Someone created it meanwhile: look at what they made.
+                Err(WriteError::Api { reason, .. }) if reason.starts_with("HTTP 409") => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        // Write guard, checked on the object about to be written: a Secret its owner did not
+        // label may be read by other systems that rotate it themselves.
+        if !is_managed(&secret.metadata) {
+            return Err(WriteError::NotManaged(name.to_string()));
+        }
+        let data = secret.data.take().unwrap_or_default();
+        secret.data = Some(plan_write(&data, w));
+        match api.replace(name, &PostParams::default(), &secret).await {
+            Ok(_) => return Ok(ConnectWrite::Updated),
+            Err(kube::Error::Api(s)) if s.is_conflict() => continue,
+            Err(e) => return Err(api_err(&e)),
+        }
+    }
+    Err(WriteError::Api { name: name.to_string(), reason: "the Secret kept changing under concurrent writers".to_string() })
+}
+
 /// Creates a token Secret that does not exist yet, for the connect flow's first token (§2.14):
 /// labelled `social.connections.dev/managed: "true"` (the operator will keep it alive) and
 /// without an owner reference (deleting the SocialConnection never deletes the token). An

@@ -27,6 +27,9 @@ pub struct ConsentParams<'a> {
     pub default_scopes: &'a [&'a str],
     /// Graph API version for `{ver}`.
     pub graph_version: &'a str,
+    /// The PKCE S256 challenge of the connect flow (§2.14): fills X's `{code_challenge}` and
+    /// is appended, with `code_challenge_method=S256`, to templates without one.
+    pub code_challenge: Option<&'a str>,
 }
 
 /// Builds the consent URL, or `None` when a placeholder has no value (§2.9): no client id, no
@@ -38,13 +41,15 @@ pub fn consent_url(profile: &ProviderProfile, p: &ConsentParams<'_>) -> Option<S
     }
     let scopes: Vec<String> = if p.scopes.is_empty() { p.default_scopes.iter().map(|s| s.to_string()).collect() } else { p.scopes.clone() };
     let mut url = template.to_string();
-    let fills: [(&str, Option<String>); 5] = [
+    let fills: [(&str, Option<String>); 6] = [
         ("{client_id}", p.client_id.filter(|s| !s.is_empty()).map(enc)),
         ("{redirect_uri}", p.redirect_uri.filter(|s| !s.is_empty()).map(enc)),
         ("{state}", Some(enc(p.state))),
         ("{scopes}", Some(enc(&scopes.join(profile.scope_separator)))),
         ("{ver}", Some(p.graph_version.to_string())),
+        ("{code_challenge}", p.code_challenge.map(enc)),
     ];
+    let pkce_in_template = template.contains("{code_challenge}");
     for (placeholder, value) in fills {
         if url.contains(placeholder) {
             url = url.replace(placeholder, &value?);
@@ -53,6 +58,9 @@ pub fn consent_url(profile: &ProviderProfile, p: &ConsentParams<'_>) -> Option<S
     // Any placeholder left (X's {code_challenge}) has no value: publish no URL.
     if url.contains('{') {
         return None;
+    }
+    if let Some(challenge) = p.code_challenge.filter(|_| !pkce_in_template) {
+        url.push_str(&format!("&code_challenge={}&code_challenge_method=S256", enc(challenge)));
     }
     Some(url)
 }
@@ -97,6 +105,7 @@ mod tests {
                 scopes: vec!["openid".into(), "w_member_social".into()],
                 default_scopes: &[],
                 graph_version: "v24.0",
+                code_challenge: None,
             },
         );
         assert_eq!(
@@ -113,6 +122,24 @@ mod tests {
         assert_eq!(consent_url(&p, &ConsentParams { redirect_uri: Some("https://r"), ..Default::default() }), None);
         let x = profile("https://x.com/i/oauth2/authorize?client_id={client_id}&code_challenge={code_challenge}", " ");
         assert_eq!(consent_url(&x, &ConsentParams { client_id: Some("c"), ..Default::default() }), None);
+    }
+
+    #[test]
+    fn the_connect_flow_fills_or_appends_the_pkce_challenge() {
+        let x = profile(
+            "https://x.com/i/oauth2/authorize?client_id={client_id}&code_challenge={code_challenge}&code_challenge_method=S256",
+            " ",
+        );
+        let p = ConsentParams { client_id: Some("c"), code_challenge: Some("abc-_"), ..Default::default() };
+        assert_eq!(
+            consent_url(&x, &p).as_deref(),
+            Some("https://x.com/i/oauth2/authorize?client_id=c&code_challenge=abc-_&code_challenge_method=S256")
+        );
+        let g = profile("https://accounts.google.com/o/oauth2/v2/auth?client_id={client_id}&state={state}", " ");
+        assert_eq!(
+            consent_url(&g, &ConsentParams { state: "s", ..p }).as_deref(),
+            Some("https://accounts.google.com/o/oauth2/v2/auth?client_id=c&state=s&code_challenge=abc-_&code_challenge_method=S256")
+        );
     }
 
     #[test]

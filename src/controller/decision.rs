@@ -72,6 +72,9 @@ pub struct DecisionInput<'a> {
     pub default_redirect_url: Option<&'a str>,
     /// Graph API version (consent URLs of Meta providers).
     pub graph_version: &'a str,
+    /// The operator's own link for this connection when the connect flow is on (§2.14):
+    /// `{public}/connect/{namespace}/{name}`.
+    pub connect_link: Option<&'a str>,
     /// The check-requested annotation value handled by this cycle.
     pub check_request: Option<&'a str>,
     /// What the cycle found.
@@ -341,7 +344,14 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
 
     // Reauthorization URL (§2.9): while a person must act.
     let may_save = input.refresh.may_save;
-    status.reauthorization_url = if consent::must_act(&conds, may_save) {
+    // With the connect flow on (§2.14): the operator's link, whenever §2.9 would publish one
+    // and while the token Secret does not exist (first connection); never without app
+    // credentials (telegram needs none).
+    let first_connection = matches!(&input.findings, Findings::Secret(SecretProblem::NotFound { field: "secretRef", .. }));
+    let has_app = input.client_id.is_some() || spec.provider == ProviderKind::Telegram;
+    status.reauthorization_url = if let Some(link) = input.connect_link {
+        ((consent::must_act(&conds, may_save) || first_connection) && has_app).then(|| link.to_string())
+    } else if consent::must_act(&conds, may_save) {
         consent_url(
             input.profile,
             &ConsentParams {
@@ -351,6 +361,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                 scopes: union_scopes(&spec.required_scopes, &status.granted_scopes),
                 default_scopes: input.default_scopes,
                 graph_version: input.graph_version,
+                code_challenge: None,
             },
         )
     } else {
@@ -430,6 +441,8 @@ mod tests {
         findings: Findings,
         answered_at: Option<Timestamp>,
         refresh: RefreshView<'static>,
+        connect_link: Option<&'static str>,
+        client_id: Option<&'static str>,
     }
 
     fn checked(report: CheckReport) -> Findings {
@@ -444,6 +457,8 @@ mod tests {
             findings,
             answered_at: None,
             refresh: RefreshView::default(),
+            connect_link: None,
+            client_id: Some("cid"),
         }
     }
 
@@ -457,9 +472,10 @@ mod tests {
             previous: &c.previous,
             profile: &c.profile,
             default_scopes: &["pages_show_list"],
-            client_id: Some("cid"),
+            client_id: c.client_id,
             default_redirect_url: None,
             graph_version: "v24.0",
+            connect_link: c.connect_link,
             check_request: None,
             findings: c.findings.clone(),
             jitter: (0.0, 0.0),
@@ -571,6 +587,28 @@ mod tests {
             assert_eq!(cond(&d, ConditionType::Revoked), revoked, "{verdict:?}");
             assert_eq!(cond(&d, ConditionType::Ready), ready, "{verdict:?}");
         }
+    }
+
+    #[test]
+    fn with_the_connect_flow_the_link_is_the_operators_own_and_also_shown_before_the_first_token() {
+        let link = "https://connect.example/connect/ns/conn";
+        let revoked = checked(CheckReport::verdict(TokenVerdict::Revoked { reason: RevokedReason::AppDeauthorized, message: "m".into() }));
+        let d = run(&Case { connect_link: Some(link), ..case(revoked.clone()) });
+        assert_eq!(d.status.reauthorization_url.as_deref(), Some(link));
+        assert!(d.notices.iter().any(|n| n.to_event().note.unwrap_or_default().contains(link)), "{:?}", d.notices);
+        // No app credentials: no link.
+        let d = run(&Case { connect_link: Some(link), client_id: None, ..case(revoked) });
+        assert_eq!(d.status.reauthorization_url, None);
+        // First connection: the token Secret does not exist yet.
+        let absent = Findings::Secret(SecretProblem::NotFound { name: "tok".into(), field: "secretRef" });
+        let d = run(&Case { connect_link: Some(link), ..case(absent.clone()) });
+        assert_eq!(d.status.reauthorization_url.as_deref(), Some(link));
+        assert_eq!(run(&case(absent)).status.reauthorization_url, None, "without the flow §2.9 applies unchanged");
+        let app_absent = Findings::Secret(SecretProblem::NotFound { name: "app".into(), field: "appSecretRef" });
+        assert_eq!(run(&Case { connect_link: Some(link), ..case(app_absent) }).status.reauthorization_url, None);
+        // Healthy: nothing to do, no link.
+        let d = run(&Case { connect_link: Some(link), ..case(checked(CheckReport::verdict(TokenVerdict::Valid))) });
+        assert_eq!(d.status.reauthorization_url, None);
     }
 
     #[test]

@@ -197,6 +197,7 @@ fn run_hostile_answers() {
                     client_id: Some("cid"),
                     default_redirect_url: None,
                     graph_version: "v24.0",
+                    connect_link: None,
                     check_request: None,
                     findings: Findings::Checked {
                         report: Box::new(report),

@@ -68,12 +68,15 @@ pub struct Context {
     pub started: Timestamp,
     /// One refresh at a time per token Secret; pending write-backs.
     pub flights: Arc<refresh::Flights>,
+    /// The connect flow's public base URL, when it is on (§2.14): links in status point there.
+    pub connect_public: Option<String>,
 }
 
 /// Runs the controller until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> Result<()> {
     crate::providers::http::install_crypto_provider();
     let endpoints = args.endpoints()?;
+    let connect = crate::server::connect::ConnectConfig::from_args(&args)?;
     let budgets = Arc::new(throttle::ProviderBudgets::new(&args.rates()?));
     let http = ProviderHttp::new(endpoints, args.graph_api_version.clone(), args.linkedin_version.clone())?.with_gate(budgets.clone());
     let client = Client::try_default().await.map_err(|e| Error::KubeConfig(e.to_string()))?;
@@ -106,10 +109,16 @@ pub async fn run(args: RunArgs) -> Result<()> {
         index: index.clone(),
         started: Timestamp::now(),
         flights: Arc::default(),
+        connect_public: connect.as_ref().map(|c| c.public_url().to_string()),
     });
 
     let watch_health = watch_health::WatchHealth::default();
     let health = tokio::spawn(health::serve(args.health_addr, watch_health.clone()));
+    // The connect flow's link and callback, on their own address (off without a public URL).
+    let connect_server = connect.map(|config| {
+        let connect = crate::server::connect::Connect::new(client.clone(), ctx.http.clone(), config);
+        tokio::spawn(crate::server::connect::serve(Arc::new(connect)))
+    });
 
     // One watch of connections and one metadata-only watch of Secrets per scope (a namespace,
     // or the whole cluster), feeding one controller: one store, one queue, one concurrency
@@ -172,6 +181,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
         })
         .await;
     health.abort();
+    if let Some(s) = connect_server {
+        s.abort();
+    }
     tracing::info!("social-connection-operator stopped");
     Ok(())
 }

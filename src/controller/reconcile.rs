@@ -87,6 +87,15 @@ async fn load_secrets(api: &Api<Secret>, obj: &SocialConnection) -> Result<std::
     Ok(Ok((token, app, read, managed)))
 }
 
+/// The app's client id, when the app Secret exists and has one (for the connect link of a
+/// connection whose token Secret does not exist yet).
+async fn app_client_id(api: &Api<Secret>, obj: &SocialConnection) -> Option<String> {
+    let r = obj.spec.app_secret_ref.as_ref()?;
+    let s = api.get_opt(&r.name).await.ok()??;
+    let needs = providers::for_kind(obj.spec.provider).profile().app_keys;
+    secrets::parse_app_secret(&r.name, needs, &s.data.unwrap_or_default()).ok().map(|a| a.client_id).filter(|c| !c.is_empty())
+}
+
 /// Reconciles one SocialConnection; a success resets the object's API-error backoff.
 pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<Action> {
     let key = object_key(&obj);
@@ -179,7 +188,12 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
     let (findings, client_id) = match loaded {
         Err(problem) => {
             ctx.index.forget_read(&ns, &name);
-            (Findings::Secret(problem), None)
+            // First connection through the connect flow (§2.14): the link needs the app.
+            let client_id = match (&problem, &ctx.connect_public) {
+                (SecretProblem::NotFound { field: "secretRef", .. }, Some(_)) => app_client_id(&secret_api, obj).await,
+                _ => None,
+            };
+            (Findings::Secret(problem), client_id)
         }
         Ok((mut token, app, read, managed)) => {
             ctx.index.remember_read(&ns, &name, read);
@@ -353,6 +367,7 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
         }
     };
 
+    let connect_link = ctx.connect_public.as_deref().map(|p| crate::server::connect::link(p, &ns, &name));
     let app_wide_limit = matches!(&findings, Findings::Checked { report, .. }
         if report.interruption.as_ref().is_some_and(|i| i.app_wide));
     let decision: Decision = decide(DecisionInput {
@@ -367,6 +382,7 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
         client_id: client_id.as_deref(),
         default_redirect_url: ctx.default_redirect_url.as_deref(),
         graph_version: &ctx.http.graph_version,
+        connect_link: connect_link.as_deref(),
         check_request: check_request.as_deref(),
         findings,
         jitter: (phase, rand::random::<f64>()),

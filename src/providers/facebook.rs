@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::graph::{self, FACEBOOK_BASE, Graph, TokenType};
-use super::lifecycle::{Lifecycle, RefreshOutcome, RevokeOutcome};
+use super::lifecycle::{CodeExchange, Lifecycle, RefreshOutcome, RevokeOutcome};
 use super::meta_tokens;
 use super::oauth_errors::{code_at, identity_finding};
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile};
@@ -74,6 +74,10 @@ impl Provider for Facebook {
 
     fn lifecycle(&self) -> &'static Lifecycle {
         &meta_tokens::EXCHANGE_LIFECYCLE
+    }
+
+    async fn exchange_code(&self, http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+        meta_tokens::exchange_code(http, KIND_SELF, x).await
     }
 
     async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {

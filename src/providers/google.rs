@@ -74,6 +74,26 @@ pub async fn refresh(http: &ProviderHttp, kind: ProviderKind, input: &CheckInput
     }
 }
 
+/// Code exchange (§2.14): `POST /token`, form `code, client_id, client_secret, redirect_uri,
+/// grant_type=authorization_code, code_verifier`.
+pub async fn exchange_code(http: &ProviderHttp, kind: ProviderKind, x: &lifecycle::CodeExchange<'_>) -> RefreshOutcome {
+    let (Some(secret), Some(verifier)) = (x.app.client_secret.as_ref(), x.code_verifier) else {
+        return RefreshOutcome::NotSupported;
+    };
+    let form = [
+        ("code", x.code.expose()),
+        ("client_id", x.app.client_id.as_str()),
+        ("client_secret", secret.expose()),
+        ("redirect_uri", x.redirect_uri),
+        ("grant_type", "authorization_code"),
+        ("code_verifier", verifier.expose()),
+    ];
+    match http.send(kind, http.client().post(http.url(kind, OAUTH_BASE, "/token")).form(&form)).await {
+        Ok(answer) => lifecycle::oauth_exchange_answer(&answer, x, "Google"),
+        Err(i) => RefreshOutcome::Interrupted(i),
+    }
+}
+
 /// GO3: `POST /revoke?token={R}` (`{T}` without one), form content type, empty body, no app
 /// credentials. 2xx done; 400 `invalid_token` already invalid.
 pub async fn revoke(http: &ProviderHttp, kind: ProviderKind, input: &CheckInput<'_>) -> RevokeOutcome {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::google::{self, ApiOutcome};
 use super::http::Answer;
-use super::lifecycle::{Lifecycle, RefreshOutcome, RevokeOutcome};
+use super::lifecycle::{CodeExchange, Lifecycle, RefreshOutcome, RevokeOutcome};
 use super::{CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, RoleFinding, ScopeDenial};
 use crate::api::{ProviderKind, RequiredRole};
 use crate::conditions::RoleReason;
@@ -49,6 +49,10 @@ impl Provider for GoogleBusinessProfile {
 
     fn lifecycle(&self) -> &'static Lifecycle {
         &google::LIFECYCLE
+    }
+
+    async fn exchange_code(&self, http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+        google::exchange_code(http, KIND, x).await
     }
 
     async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {

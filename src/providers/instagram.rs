@@ -7,7 +7,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use super::graph::{self, Effect, FACEBOOK_BASE, Graph, GraphError, TokenType};
-use super::lifecycle::{Lifecycle, RefreshOutcome, RevokeOutcome};
+use super::lifecycle::{CodeExchange, Lifecycle, RefreshOutcome, RevokeOutcome};
 use super::meta_tokens;
 use super::oauth_errors::{code_at, identity_finding};
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile, RoleFinding};
@@ -100,6 +100,10 @@ impl Provider for Instagram {
 
     fn lifecycle(&self) -> &'static Lifecycle {
         &meta_tokens::EXCHANGE_LIFECYCLE
+    }
+
+    async fn exchange_code(&self, http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+        meta_tokens::exchange_code(http, KIND_SELF, x).await
     }
 
     async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {

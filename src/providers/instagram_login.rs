@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 use super::graph::Graph;
-use super::lifecycle::{Lifecycle, RefreshOutcome, Renewal};
+use super::lifecycle::{CodeExchange, Lifecycle, RefreshOutcome, Renewal};
 use super::meta_tokens;
 use super::oauth_errors::{code_at, identity_finding, str_at};
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile, RoleFinding};
@@ -69,6 +69,10 @@ impl Provider for InstagramLogin {
 
     fn lifecycle(&self) -> &'static Lifecycle {
         &LIFECYCLE
+    }
+
+    async fn exchange_code(&self, http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+        meta_tokens::exchange_code_long_lived(http, KIND_SELF, ("https://api.instagram.com", BASE), "ig_exchange_token", x).await
     }
 
     async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {

@@ -238,6 +238,42 @@ pub fn scrub_exchange(x: &CodeExchange<'_>, message: &str) -> String {
     redact::scrub(message, &exchange_secrets(x))
 }
 
+/// The exchange's secrets in the shape of a [`CheckInput`] (the code as the token, the PKCE
+/// verifier as the refresh token), so that the shared refusal helpers scrub them.
+pub fn exchange_input<'a>(x: &CodeExchange<'a>) -> CheckInput<'a> {
+    CheckInput {
+        account_id: "",
+        token: x.code,
+        refresh_token: x.code_verifier,
+        app: Some(x.app),
+        required_role: None,
+        known_expires_at: None,
+        token_issued_at: None,
+        now: x.now,
+    }
+}
+
+/// The code was refused (`invalid_grant` or equivalent): already used, expired, or issued for
+/// another redirect (§2.14: the "start again" page).
+pub fn code_refused(x: &CodeExchange<'_>, provider: &str, detail: Option<&str>) -> RefreshOutcome {
+    let message = oauth_errors::with_provider_message(&exchange_input(x), &format!("{provider} refused the authorization code"), detail);
+    RefreshOutcome::Refused(TokenVerdict::Revoked { reason: RevokedReason::TokenInvalidated, message })
+}
+
+/// Classifies an OAuth token-endpoint answer to a code exchange (§2.14): a 2xx without `error`
+/// carries the credential; `invalid_grant` refuses the code; `invalid_client`,
+/// `unauthorized_client` or a 401 reject the app; anything else is transient or unclassified.
+pub fn oauth_exchange_answer(answer: &Answer, x: &CodeExchange<'_>, provider: &str) -> RefreshOutcome {
+    let body = answer.json();
+    let (error, description) = oauth_error(body.as_ref());
+    match (answer.status, error) {
+        (_, Some("invalid_grant")) if answer.status < 500 => code_refused(x, provider, description),
+        (_, Some("invalid_client" | "unauthorized_client")) | (401, _) => client_rejected(&exchange_input(x), provider, description),
+        (200..=299, None) => credential_or_transient(answer, x.now, provider),
+        _ => refresh_other(answer, error),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

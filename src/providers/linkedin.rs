@@ -9,7 +9,7 @@ use jiff::SignedDuration;
 use serde_json::Value;
 
 use super::http::Answer;
-use super::lifecycle::{self, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
+use super::lifecycle::{self, CodeExchange, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
 use super::oauth_errors::{self, code_at, str_at, unix_seconds_at};
 use super::{
     AppKeys, CheckInput, CheckReport, ExpiryFact, Interruption, Provider, ProviderHttp, ProviderProfile, RoleFinding, TokenVerdict,
@@ -404,6 +404,10 @@ impl Provider for Linkedin {
         &LIFECYCLE
     }
 
+    async fn exchange_code(&self, http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+        exchange_code(http, x).await
+    }
+
     async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
         refresh(http, input).await
     }
@@ -445,6 +449,23 @@ async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome 
         (401, _) | (_, Some("invalid_client")) => lifecycle::client_rejected(input, "LinkedIn", description),
         (400, Some("invalid_grant")) => lifecycle::invalidated(input, "LinkedIn", description),
         _ => lifecycle::refresh_other(&answer, error),
+    }
+}
+
+/// Code exchange (§2.14): `POST /oauth/v2/accessToken`, form `grant_type=authorization_code,
+/// code, redirect_uri, client_id, client_secret`.
+async fn exchange_code(http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+    let Some(secret) = x.app.client_secret.as_ref() else { return RefreshOutcome::NotSupported };
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", x.code.expose()),
+        ("redirect_uri", x.redirect_uri),
+        ("client_id", x.app.client_id.as_str()),
+        ("client_secret", secret.expose()),
+    ];
+    match http.send(KIND, http.client().post(http.url(KIND, AUTH_BASE, "/oauth/v2/accessToken")).form(&form)).await {
+        Ok(answer) => lifecycle::oauth_exchange_answer(&answer, x, "LinkedIn"),
+        Err(i) => RefreshOutcome::Interrupted(i),
     }
 }
 

@@ -6,7 +6,9 @@
 use serde_json::Value;
 
 use super::graph::{self, Failure, Graph, Row, TokenType, effect, read, row};
-use super::lifecycle::{Lifecycle, RefreshOutcome, Renewal, RevokeOutcome, credential_or_transient};
+use super::lifecycle::{
+    CodeExchange, Lifecycle, NewCredential, RefreshOutcome, Renewal, RevokeOutcome, code_refused, credential_or_transient, exchange_input,
+};
 use super::{CheckInput, CheckReport, Interruption, ProviderHttp, TokenVerdict};
 use crate::api::ProviderKind;
 
@@ -80,6 +82,86 @@ pub async fn refresh_long_lived(
     match read(&answer) {
         Ok(_) => credential_or_transient(&answer, input.now, "Meta Graph"),
         Err(f) => refresh_failure(f, input),
+    }
+}
+
+/// A Graph answer to a code call (§2.14): the short-lived credential, or the outcome that ends
+/// the flow (Graph code 100 / 191: the code was used, expired or made for another redirect).
+fn code_answer(result: Result<super::http::Answer, Interruption>, x: &CodeExchange<'_>) -> Result<NewCredential, Box<RefreshOutcome>> {
+    let answer = result.map_err(|i| Box::new(RefreshOutcome::Interrupted(i)))?;
+    let outcome = match read(&answer) {
+        Ok(_) => match credential_or_transient(&answer, x.now, "Meta") {
+            RefreshOutcome::Refreshed(c) => return Ok(c),
+            other => other,
+        },
+        Err(Failure::Graph { error, .. }) if matches!(error.code, 100 | 191) => code_refused(x, "Meta", Some(&error.message)),
+        Err(Failure::Graph { error, .. }) if matches!(error.code, 1 | 101) && mentions_client(&error.message) => {
+            RefreshOutcome::Refused(TokenVerdict::InvalidSecret {
+                message: format!("client credentials rejected: Meta refused the app on the code exchange (code {})", error.code),
+            })
+        }
+        Err(f) => refresh_failure(f, &exchange_input(x)),
+    };
+    Err(Box::new(outcome))
+}
+
+/// facebook and instagram (§2.14): `GET /{ver}/oauth/access_token?client_id&redirect_uri&client_secret&code`
+/// gives a short-lived USER token, which the §3.1 exchange turns into the long-lived one that
+/// is stored.
+pub async fn exchange_code(http: &ProviderHttp, kind: ProviderKind, x: &CodeExchange<'_>) -> RefreshOutcome {
+    let Some(secret) = x.app.client_secret.as_ref() else { return RefreshOutcome::NotSupported };
+    let url = http.url(kind, graph::FACEBOOK_BASE, &format!("/{}/oauth/access_token", http.graph_version));
+    let request = http.client().get(url).query(&[
+        ("client_id", x.app.client_id.as_str()),
+        ("redirect_uri", x.redirect_uri),
+        ("client_secret", secret.expose()),
+        ("code", x.code.expose()),
+    ]);
+    let short = match code_answer(http.send(kind, request).await, x) {
+        Ok(c) => c,
+        Err(outcome) => return *outcome,
+    };
+    exchange(http, kind, &CheckInput { token: &short.access_token, ..exchange_input(x) }).await
+}
+
+/// instagram-login and threads (§2.14): `POST {code_base}/oauth/access_token` form `client_id,
+/// client_secret, code, grant_type=authorization_code, redirect_uri` → short-lived; then
+/// `GET {api_base}/access_token?grant_type={grant}&client_secret&access_token={short}` →
+/// long-lived, stored.
+pub async fn exchange_code_long_lived(
+    http: &ProviderHttp,
+    kind: ProviderKind,
+    (code_base, api_base): (&str, &str),
+    grant: &str,
+    x: &CodeExchange<'_>,
+) -> RefreshOutcome {
+    let Some(secret) = x.app.client_secret.as_ref() else { return RefreshOutcome::NotSupported };
+    let form = [
+        ("client_id", x.app.client_id.as_str()),
+        ("client_secret", secret.expose()),
+        ("code", x.code.expose()),
+        ("grant_type", "authorization_code"),
+        ("redirect_uri", x.redirect_uri),
+    ];
+    let request = http.client().post(http.url(kind, code_base, "/oauth/access_token")).form(&form);
+    let short = match code_answer(http.send(kind, request).await, x) {
+        Ok(c) => c,
+        Err(outcome) => return *outcome,
+    };
+    let url = http.url(kind, api_base, "/access_token");
+    let request = http.client().get(url).query(&[
+        ("grant_type", grant),
+        ("client_secret", secret.expose()),
+        ("access_token", short.access_token.expose()),
+    ]);
+    let answer = match http.send(kind, request).await {
+        Ok(a) => a,
+        Err(i) => return RefreshOutcome::Interrupted(i),
+    };
+    let input = CheckInput { token: &short.access_token, ..exchange_input(x) };
+    match read(&answer) {
+        Ok(_) => credential_or_transient(&answer, x.now, "Meta"),
+        Err(f) => refresh_failure(f, &input),
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::oauth_errors::{self, code_at, str_at};
 use std::time::Duration;
 
-use super::lifecycle::{self, Lifecycle, RefreshOutcome, Renewal};
+use super::lifecycle::{self, CodeExchange, Lifecycle, RefreshOutcome, Renewal};
 use super::{AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, TokenVerdict};
 use crate::api::ProviderKind;
 
@@ -77,6 +77,10 @@ impl Provider for Pinterest {
         &LIFECYCLE
     }
 
+    async fn exchange_code(&self, http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+        exchange_code(http, x).await
+    }
+
     async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
         refresh(http, input).await
     }
@@ -113,6 +117,29 @@ async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome 
         (400 | 401, Some("283")) => lifecycle::invalidated(input, "Pinterest", message),
         (401, Some("2")) => lifecycle::client_rejected(input, "Pinterest", message),
         _ => lifecycle::refresh_other(&answer, code.as_deref()),
+    }
+}
+
+/// Code exchange (§2.14): `POST /v5/oauth/token`, Basic, form `grant_type=authorization_code,
+/// code, redirect_uri`. Code 283 (as PI2-b) refuses the code; 401 code 2 rejects the app.
+async fn exchange_code(http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+    let Some(secret) = x.app.client_secret.as_ref() else { return RefreshOutcome::NotSupported };
+    let request = http
+        .client()
+        .post(http.url(KIND, API_BASE, "/v5/oauth/token"))
+        .basic_auth(&x.app.client_id, Some(secret.expose()))
+        .form(&[("grant_type", "authorization_code"), ("code", x.code.expose()), ("redirect_uri", x.redirect_uri)]);
+    let answer = match http.send(KIND, request).await {
+        Ok(a) => a,
+        Err(i) => return RefreshOutcome::Interrupted(i),
+    };
+    let body = answer.json();
+    let code = body.as_ref().and_then(|b| code_at(b, "/code"));
+    let message = body.as_ref().and_then(|b| str_at(b, "/message"));
+    match (answer.status, code.as_deref()) {
+        (400 | 401, Some("283")) => lifecycle::code_refused(x, "Pinterest", message),
+        (401, Some("2")) => lifecycle::client_rejected(&lifecycle::exchange_input(x), "Pinterest", message),
+        _ => lifecycle::oauth_exchange_answer(&answer, x, "Pinterest"),
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 use super::graph::Graph;
-use super::lifecycle::{Lifecycle, RefreshOutcome, Renewal};
+use super::lifecycle::{CodeExchange, Lifecycle, RefreshOutcome, Renewal};
 use super::meta_tokens;
 use super::oauth_errors::identity_finding;
 use super::{AppKeys, CheckInput, CheckReport, Provider, ProviderHttp, ProviderProfile};
@@ -53,6 +53,10 @@ impl Provider for Threads {
 
     fn lifecycle(&self) -> &'static Lifecycle {
         &LIFECYCLE
+    }
+
+    async fn exchange_code(&self, http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+        meta_tokens::exchange_code_long_lived(http, KIND_SELF, (BASE, BASE), "th_exchange_token", x).await
     }
 
     async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {

@@ -7,7 +7,7 @@ use super::oauth_errors::{self, str_at};
 use std::time::Duration;
 
 use super::http::Answer;
-use super::lifecycle::{self, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
+use super::lifecycle::{self, CodeExchange, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
 use super::{AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, TokenVerdict};
 use crate::api::ProviderKind;
 
@@ -91,6 +91,10 @@ impl Provider for Tiktok {
         &LIFECYCLE
     }
 
+    async fn exchange_code(&self, http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+        exchange_code(http, x).await
+    }
+
     async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
         refresh(http, input).await
     }
@@ -146,6 +150,33 @@ async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome 
             other => other,
         },
         code => lifecycle::refresh_other(&answer, code),
+    }
+}
+
+/// Code exchange (§2.14): `POST /v2/oauth/token/`, form `client_key, client_secret, code,
+/// grant_type=authorization_code, redirect_uri, code_verifier`; the answer's `open_id` is kept.
+async fn exchange_code(http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+    let (Some(secret), Some(verifier)) = (x.app.client_secret.as_ref(), x.code_verifier) else {
+        return RefreshOutcome::NotSupported;
+    };
+    let form = [
+        ("client_key", x.app.client_id.as_str()),
+        ("client_secret", secret.expose()),
+        ("code", x.code.expose()),
+        ("grant_type", "authorization_code"),
+        ("redirect_uri", x.redirect_uri),
+        ("code_verifier", verifier.expose()),
+    ];
+    let answer = match http.send(KIND, http.client().post(http.url(KIND, API_BASE, "/v2/oauth/token/")).form(&form)).await {
+        Ok(a) => a,
+        Err(i) => return RefreshOutcome::Interrupted(i),
+    };
+    match lifecycle::oauth_exchange_answer(&answer, x, "TikTok") {
+        RefreshOutcome::Refreshed(mut c) => {
+            c.account_id = answer.json().as_ref().and_then(|b| str_at(b, "/open_id")).map(str::to_string);
+            RefreshOutcome::Refreshed(c)
+        }
+        other => other,
     }
 }
 

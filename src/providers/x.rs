@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::http::Answer;
-use super::lifecycle::{self, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
+use super::lifecycle::{self, CodeExchange, Lifecycle, RefreshOutcome, Renewal, RevokeOutcome};
 use super::numbers;
 use super::oauth_errors::{self, str_at};
 use super::{AppCredentials, AppKeys, CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, TokenVerdict};
@@ -114,6 +114,10 @@ impl Provider for X {
         &LIFECYCLE
     }
 
+    async fn exchange_code(&self, http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+        exchange_code(http, x).await
+    }
+
     async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {
         refresh(http, input).await
     }
@@ -160,6 +164,22 @@ async fn refresh(http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome 
         (401, Some("invalid_client" | "unauthorized_client")) => lifecycle::client_rejected(input, "X", description),
         (400, Some("invalid_request" | "invalid_grant")) => lifecycle::invalidated(input, "X", description),
         _ => lifecycle::refresh_other(&answer, error),
+    }
+}
+
+/// Code exchange (§2.14): `POST /2/oauth2/token`, form `code, grant_type=authorization_code,
+/// client_id, redirect_uri, code_verifier` (+ Basic with a secret). PKCE is mandatory.
+async fn exchange_code(http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+    let Some(verifier) = x.code_verifier else { return RefreshOutcome::NotSupported };
+    let form = [
+        ("code", x.code.expose()),
+        ("grant_type", "authorization_code"),
+        ("redirect_uri", x.redirect_uri),
+        ("code_verifier", verifier.expose()),
+    ];
+    match http.send(KIND, client_post(http, "/2/oauth2/token", x.app, &form)).await {
+        Ok(answer) => lifecycle::oauth_exchange_answer(&answer, x, "X"),
+        Err(i) => RefreshOutcome::Interrupted(i),
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::google::{self, ApiOutcome};
 use super::http::Answer;
-use super::lifecycle::{Lifecycle, RefreshOutcome, RevokeOutcome};
+use super::lifecycle::{CodeExchange, Lifecycle, RefreshOutcome, RevokeOutcome};
 use super::{CheckInput, CheckReport, Interruption, Provider, ProviderHttp, ProviderProfile, RoleFinding, ScopeDenial, TokenVerdict};
 use crate::api::ProviderKind;
 use crate::conditions::{RevokedReason, RoleReason};
@@ -51,6 +51,10 @@ impl Provider for Youtube {
 
     fn lifecycle(&self) -> &'static Lifecycle {
         &google::LIFECYCLE
+    }
+
+    async fn exchange_code(&self, http: &ProviderHttp, x: &CodeExchange<'_>) -> RefreshOutcome {
+        google::exchange_code(http, KIND, x).await
     }
 
     async fn refresh(&self, http: &ProviderHttp, input: &CheckInput<'_>) -> RefreshOutcome {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod connect;
 mod providers;
 mod record;
 mod request;
@@ -277,6 +278,17 @@ impl FakeProviders {
                 s.shared.requests().into_iter().filter(|r| r.fake_error.is_some()).map(move |r| (name, r))
             })
             .collect()
+    }
+
+    /// Sets the scenario of the authorization codes one provider's consent page issues from
+    /// now on (default `valid`): the code exchange mints tokens of that scenario, so the
+    /// operator's check of the new token answers it (`x-b`: another account, `li-l`: a lower
+    /// role, …).
+    ///
+    /// # Panics
+    /// When `provider` is not one of [`PROVIDERS`].
+    pub fn set_consent_scenario(&self, provider: &str, scenario: &str) {
+        self.server(provider).shared.set_consent_scenario(scenario);
     }
 
     /// Forgets the recorded requests of every fake (token state is kept).

@@ -136,6 +136,19 @@ struct Book {
     introspections: HashMap<String, (u32, i64)>,
     /// Revoked tokens and used rotating refresh tokens: from now on answered as unknown.
     dead: HashSet<String>,
+    /// Authorization codes issued by the consent page and not used yet.
+    codes: HashMap<String, CodeGrant>,
+}
+
+/// What a consent page issued a code for (providers.md §2.14).
+#[derive(Clone, Debug)]
+pub(crate) struct CodeGrant {
+    /// The consent request's `redirect_uri`: the exchange must send the same.
+    pub redirect_uri: String,
+    /// The consent request's client id.
+    pub client_id: String,
+    /// The PKCE S256 challenge, for the PKCE providers.
+    pub challenge: Option<String>,
 }
 
 /// Everything one provider's fake server keeps.
@@ -147,6 +160,8 @@ pub(crate) struct Shared {
     book: Mutex<Book>,
     /// Print one line per request to stderr (the binary turns this on).
     pub echo: AtomicBool,
+    /// The scenario of the codes the consent page issues next.
+    consent: Mutex<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -159,7 +174,14 @@ pub(crate) fn now_unix() -> i64 {
 
 impl Shared {
     pub fn new(provider: Provider, base_url: String) -> Self {
-        Shared { provider, base_url, log: Mutex::new(Vec::new()), book: Mutex::new(Book::default()), echo: AtomicBool::new(false) }
+        Shared {
+            provider,
+            base_url,
+            log: Mutex::new(Vec::new()),
+            book: Mutex::new(Book::default()),
+            echo: AtomicBool::new(false),
+            consent: Mutex::new("valid".to_string()),
+        }
     }
 
     pub fn record(&self, req: &Req, reply: &Reply, received_at: SystemTime) {
@@ -209,6 +231,33 @@ impl Shared {
         let entry = book.introspections.entry(token.to_string()).or_insert((0, now - 60));
         entry.0 += 1;
         *entry
+    }
+
+    /// The scenario the consent page gives its next codes.
+    pub fn consent_scenario(&self) -> String {
+        lock(&self.consent).clone()
+    }
+
+    /// Sets the scenario of the codes the consent page issues from now on.
+    pub fn set_consent_scenario(&self, scenario: &str) {
+        *lock(&self.consent) = scenario.to_string();
+    }
+
+    /// Records an issued authorization code.
+    pub fn grant(&self, code: &str, grant: CodeGrant) {
+        lock(&self.book).codes.insert(code.to_string(), grant);
+    }
+
+    /// Uses up an authorization code: its grant the first time, `None` after (or for a code
+    /// never issued).
+    pub fn redeem(&self, code: &str) -> Option<CodeGrant> {
+        lock(&self.book).codes.remove(code)
+    }
+
+    /// A new token `<scenario>__<stem>-<n>` with the scenario given as text.
+    pub fn mint_named(&self, scenario: &str, stem: &str) -> String {
+        let n = MINTED.fetch_add(1, Ordering::Relaxed);
+        format!("{scenario}__{stem}-{n}")
     }
 
     /// A new token for a refresh answer: `<scenario>__<stem>-<n>`, so that it keeps the

@@ -9,7 +9,7 @@ mod telegram;
 mod tiktok;
 mod x;
 
-use crate::request::Reply;
+use crate::request::{Outcome, Reply};
 use crate::state::{Cx, Provider};
 
 /// The scenario names a provider knows besides the universal ones.
@@ -31,7 +31,22 @@ pub(crate) fn scenarios(provider: Provider) -> &'static [&'static str] {
 
 /// Checks what every request must carry, then lets the provider answer.
 pub(crate) fn dispatch(cx: &Cx) -> Reply {
-    let outcome = cx.req.check_common().and_then(|()| match cx.sh.provider {
+    // A browser opens the consent page: none of the operator's headers apply.
+    if let Some(reply) = crate::connect::consent_page(cx) {
+        return reply;
+    }
+    let outcome = cx.req.check_common().and_then(|()| match crate::connect::exchange(cx) {
+        Some(outcome) => outcome,
+        None => provider(cx),
+    });
+    let mut reply = outcome.unwrap_or_else(|reply| reply);
+    reply.delay = reply.delay.or(cx.delay.get());
+    reply
+}
+
+/// The provider's own routes.
+fn provider(cx: &Cx) -> Outcome {
+    match cx.sh.provider {
         Provider::Facebook => meta::facebook(cx),
         Provider::Instagram => meta::instagram(cx),
         Provider::InstagramLogin => meta::instagram_login(cx),
@@ -43,8 +58,5 @@ pub(crate) fn dispatch(cx: &Cx) -> Reply {
         Provider::GoogleBusinessProfile => google::google_business_profile(cx),
         Provider::Telegram => telegram::telegram(cx),
         Provider::Tiktok => tiktok::tiktok(cx),
-    });
-    let mut reply = outcome.unwrap_or_else(|reply| reply);
-    reply.delay = reply.delay.or(cx.delay.get());
-    reply
+    }
 }
