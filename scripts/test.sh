@@ -23,6 +23,10 @@ t1=$SECONDS
 echo "==> building Mailpit (SMTP server of the notification tests; cached after the first run)" >&2
 bash scripts/mailpit.sh build >&2
 echo "==> Mailpit ready after $((SECONDS - t1))s" >&2
+t1=$SECONDS
+echo "==> building promtool (the chart's alert rule tests; cached after the first run)" >&2
+bash scripts/promtool.sh build >&2
+echo "==> promtool ready after $((SECONDS - t1))s" >&2
 # The notification tests make their SMTP server's CA and certificate with openssl.
 if ! command -v openssl >/dev/null; then
     echo "==> installing openssl (Debian package)" >&2

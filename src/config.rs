@@ -86,7 +86,7 @@ pub struct RunArgs {
     #[arg(long = "provider-rate", env = "SOCIAL_PROVIDER_RATES", value_delimiter = ',')]
     pub provider_rates: Vec<String>,
 
-    /// Address of the health endpoints (/healthz, /readyz).
+    /// Address of the HTTP server: health endpoints (/healthz, /readyz) and metrics (/metrics).
     #[arg(long, env = "SOCIAL_HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     pub health_addr: std::net::SocketAddr,
 

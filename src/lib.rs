@@ -3,7 +3,8 @@
 //!
 //! The layout follows the architecture: [`api`] holds the custom resource types, [`providers`]
 //! talks to each social network, [`secrets`] reads (and redacts) tokens, [`controller`] decides
-//! and records, [`notify`] tells people, [`telemetry`] sets up logs.
+//! and records, [`notify`] tells people, [`server`] answers health probes and metrics scrapes,
+//! [`telemetry`] sets up logs.
 
 // Table tests keep one tuple per row; naming each row type would hide the table.
 #![cfg_attr(test, allow(clippy::type_complexity))]

@@ -200,6 +200,11 @@ podLabels: {team: platform}
 commonLabels: {cost-center: "42"}
 priorityClassName: system-cluster-critical
 tolerations: [{key: dedicated, operator: Exists}]
+metrics:
+  serviceMonitor: {enabled: true, labels: {release: kube-prometheus-stack}, interval: 30s, scrapeTimeout: 5s}
+  prometheusRule: {enabled: true, labels: {release: kube-prometheus-stack}, notReadyFor: 30m, expiringWithinDays: 14,
+                   providerFailingRatio: 0.75, runbookBaseURL: "https://docs.example.com/sco"}
+  dashboard: {enabled: true, namespace: monitoring, annotations: {grafana_folder: Tokens}}
 "#;
 
 const STANDARD_LABELS: [&str; 6] = [
@@ -436,7 +441,7 @@ fn the_values_schema_refuses_mistakes() {
         (&["--set", "graphApiVersion=24"], "graphApiVersion"),
         (&["--set", "watchNamespaces={Team_A}"], "watchNamespaces"),
         (&["--set", "image.digest=latest"], "digest"),
-        (&["--set", "metrics.enabled=true"], "metrics"),
+        (&["--set", "metrics.prometheusRule.providerFailingRatio=2"], "providerFailingRatio"),
         (&["--set", "replicaCount=2"], "replicaCount"),
         (&["--set", "crds.enabled=yes"], "crds"),
     ];
@@ -893,4 +898,336 @@ fn the_dockerfile_builds_in_stages_and_runs_as_non_root() {
     }
     let values: Value = serde_yaml::from_str(&std::fs::read_to_string(chart().join("values.yaml")).unwrap()).unwrap();
     assert_eq!(get(&values, &["podSecurityContext", "runAsUser"]).as_i64(), Some(65532));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Monitoring: metrics Service, ServiceMonitor, PrometheusRule (proved with promtool), dashboard
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_monitoring_objects_are_off_by_default_and_complete_when_on() {
+    let docs = render(&[]);
+    for kind in ["Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"] {
+        assert!(of_kind(&docs, kind).is_empty(), "{kind} rendered by default");
+    }
+    let (_dir, values) = values_file(CUSTOM_VALUES);
+    let docs = render(&["-f", &values]);
+    // The ServiceMonitor implies the Service, which targets the health port where /metrics is.
+    let svc = one(&docs, "Service");
+    assert_eq!(str_at(svc, &["metadata", "name"]), "sco-metrics");
+    assert_eq!(get(svc, &["spec", "ports", "0", "port"]).as_i64(), Some(9440));
+    assert_eq!(str_at(svc, &["spec", "ports", "0", "targetPort"]), "health");
+    let selector = get(svc, &["spec", "selector"]);
+    let pod_labels = get(one(&docs, "Deployment"), &["spec", "template", "metadata", "labels"]);
+    for (k, v) in selector.as_mapping().expect("selector") {
+        assert_eq!(get(pod_labels, &[k.as_str().unwrap()]), v, "the Service selects the operator's pod");
+    }
+    let sm = one(&docs, "ServiceMonitor");
+    assert_eq!(str_at(sm, &["metadata", "labels", "release"]), "kube-prometheus-stack");
+    assert_eq!(str_at(sm, &["spec", "endpoints", "0", "port"]), "metrics");
+    assert_eq!(str_at(sm, &["spec", "endpoints", "0", "path"]), "/metrics");
+    assert_eq!(str_at(sm, &["spec", "endpoints", "0", "interval"]), "30s");
+    for (k, v) in get(sm, &["spec", "selector", "matchLabels"]).as_mapping().expect("matchLabels") {
+        assert_eq!(get(svc, &["metadata", "labels", k.as_str().unwrap()]), v, "the ServiceMonitor selects the metrics Service");
+    }
+    let rule = one(&docs, "PrometheusRule");
+    let text = serde_yaml::to_string(get(rule, &["spec"])).unwrap();
+    assert!(text.contains("for: 30m") && text.contains("14 * 86400") && text.contains("> 0.75"), "{text}");
+    assert!(text.contains(r#"up{job="sco-metrics"}"#), "the operator-down alert looks for the Service's job: {text}");
+    for alert in rules_of(rule) {
+        let url = str_at(&alert, &["annotations", "runbook_url"]);
+        assert!(url.starts_with("https://docs.example.com/sco#"), "{url}");
+    }
+    let cm = one(&docs, "ConfigMap");
+    assert_eq!(str_at(cm, &["metadata", "namespace"]), "monitoring");
+    assert_eq!(str_at(cm, &["metadata", "labels", "grafana_dashboard"]), "1");
+    assert_eq!(str_at(cm, &["metadata", "annotations", "grafana_folder"]), "Tokens");
+}
+
+/// The alerting rules of a rendered PrometheusRule.
+fn rules_of(rule: &Value) -> Vec<Value> {
+    let groups = get(rule, &["spec", "groups"]).as_sequence().expect("groups");
+    groups.iter().flat_map(|g| get(g, &["rules"]).as_sequence().expect("rules").clone()).collect()
+}
+
+/// Every alert has a runbook section in the README (the heading's GitHub anchor is the alert's
+/// name in lower case).
+#[test]
+fn every_alert_links_a_runbook_section_of_the_readme() {
+    let docs = render(&["--set", "metrics.prometheusRule.enabled=true"]);
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let alerts = rules_of(one(&docs, "PrometheusRule"));
+    assert_eq!(alerts.len(), 5, "not ready, token expiring, checks overdue, provider failing, operator down");
+    for alert in alerts {
+        let name = str_at(&alert, &["alert"]);
+        let url = str_at(&alert, &["annotations", "runbook_url"]);
+        assert!(
+            url.ends_with(&format!("README.md#{}", name.to_lowercase())),
+            "{name}: runbook_url {url} should point at the README section"
+        );
+        assert!(readme.lines().any(|l| l.trim() == format!("### {name}")), "README.md has no `### {name}` runbook section");
+        assert!(get(&alert, &["labels", "severity"]).as_str().is_some(), "{name} has no severity");
+    }
+}
+
+/// promtool, built from the Go module proxy (cached) by scripts/promtool.sh.
+fn promtool() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/promtool.sh"))
+            .args(["build", "--print-bin"])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/promtool.sh");
+        assert!(out.status.success(), "building promtool failed ({})", out.status);
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().expect("a path").to_string())
+    })
+}
+
+/// The rules that ship (the chart's PrometheusRule rendered by helm, release "rel") pass
+/// `promtool check rules` and every `promtool test rules` case of tests/alerts/.
+#[test]
+fn the_shipped_alert_rules_pass_promtool() {
+    let docs = render(&["--set", "metrics.prometheusRule.enabled=true"]);
+    let spec = get(one(&docs, "PrometheusRule"), &["spec"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), serde_yaml::to_string(spec).unwrap()).unwrap();
+    let mut tests = Vec::new();
+    for entry in std::fs::read_dir(repo().join("tests/alerts")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".test.yaml") {
+            std::fs::copy(&path, dir.path().join(&name)).unwrap();
+            tests.push(name);
+        }
+    }
+    assert!(!tests.is_empty(), "no tests/alerts/*.test.yaml");
+    let run = |args: &[&str]| {
+        let out = Command::new(promtool()).args(args).current_dir(dir.path()).output().expect("run promtool");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "promtool {args:?} failed:\n{text}");
+        text
+    };
+    let checked = run(&["check", "rules", "rules.yaml"]);
+    assert!(checked.contains("SUCCESS: 5 rules found"), "{checked}");
+    let mut args = vec!["test", "rules"];
+    args.extend(tests.iter().map(String::as_str));
+    let tested = run(&args);
+    assert!(tested.contains("SUCCESS") && !tested.contains("FAILED"), "{tested}");
+}
+
+/// The names of the samples the operator's registry exports: read from the `# TYPE` lines of
+/// a real encoding (with a connection in the store, so the collector's families are there too),
+/// with the suffixes each type's samples carry.
+fn exported_metric_names() -> BTreeSet<String> {
+    use kube::runtime::watcher::Event;
+    use social_connection_operator::notify::{DeliveryObserver, ReceiverKind};
+    use social_connection_operator::providers::http::{ProviderCall, RequestObserver, RequestResult};
+    use social_connection_operator::server::metrics::{Metrics, RefreshResult};
+    let (reader, mut writer) = kube::runtime::reflector::store::<SocialConnection>();
+    let conn: SocialConnection = serde_json::from_value(json!({
+        "apiVersion": "social.connections.dev/v1alpha1", "kind": "SocialConnection",
+        "metadata": {"name": "c", "namespace": "n", "resourceVersion": "1"},
+        "spec": {"provider": "facebook", "account": {"id": "1"}, "secretRef": {"name": "t"}},
+    }))
+    .unwrap();
+    writer.apply_watcher_event(&Event::Apply(conn));
+    let metrics = Metrics::new(Some(reader));
+    // A family shows in the exposition once it has a sample: record one event of each kind
+    // through the hooks the operator calls.
+    metrics.observe(ProviderKind::Facebook, ProviderCall::Check, RequestResult::Success, std::time::Duration::from_millis(5));
+    metrics.refreshed(ProviderKind::Facebook, RefreshResult::Stored);
+    metrics.reconciled(true, std::time::Duration::from_millis(5));
+    metrics.status_written(true);
+    metrics.sent(ReceiverKind::Email, "broken");
+    let text = metrics.encode().unwrap();
+    let mut names = BTreeSet::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else { continue };
+        let mut parts = rest.split_whitespace();
+        let (Some(name), Some(kind)) = (parts.next(), parts.next()) else { continue };
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            "info" => &["_info"],
+            _ => &[""],
+        };
+        names.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+    }
+    for family in ["socialconnection_ready_status", "socialconnection_provider_requests_total", "socialconnection_notices_total"] {
+        assert!(names.contains(family), "{family} not in\n{text}");
+    }
+    names
+}
+
+/// The metric names a PromQL expression reads: identifiers outside label matchers, strings,
+/// ranges and grouping clauses that are neither functions nor keywords.
+fn promql_metric_names(expr: &str) -> BTreeSet<String> {
+    const KEYWORDS: [&str; 27] = [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "inf",
+        "nan",
+        // Aggregation operators, which may be followed by a grouping clause instead of `(`.
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "count",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+        "limitk",
+        "limit_ratio",
+    ];
+    let mut cleaned = String::new();
+    let (mut depth_brace, mut depth_bracket, mut in_string) = (0, 0, false);
+    for ch in expr.chars() {
+        match ch {
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '{' => depth_brace += 1,
+            '}' => depth_brace -= 1,
+            '[' => depth_bracket += 1,
+            ']' => depth_bracket -= 1,
+            _ if depth_brace > 0 || depth_bracket > 0 => {}
+            c => cleaned.push(c),
+        }
+        if ch == '{' || ch == '[' || ch == '"' {
+            cleaned.push(' ');
+        }
+    }
+    // Grouping clauses: `by (a, b)`, `on (a)`, ... name labels, not metrics.
+    let mut out = BTreeSet::new();
+    let tokens: Vec<(String, char)> = {
+        let mut v = Vec::new();
+        let mut cur = String::new();
+        let chars: Vec<char> = cleaned.chars().collect();
+        for (i, c) in chars.iter().enumerate() {
+            if c.is_alphanumeric() || *c == '_' || *c == ':' {
+                cur.push(*c);
+            } else if !cur.is_empty() {
+                let next = chars[i..].iter().find(|c| !c.is_whitespace()).copied().unwrap_or(' ');
+                v.push((std::mem::take(&mut cur), next));
+            }
+        }
+        if !cur.is_empty() {
+            v.push((cur, ' '));
+        }
+        v
+    };
+    let mut skip_group = false;
+    for (tok, next) in tokens {
+        if skip_group {
+            if next == ')' {
+                skip_group = false;
+            }
+            continue;
+        }
+        let lower = tok.to_lowercase();
+        if ["by", "without", "on", "ignoring", "group_left", "group_right"].contains(&lower.as_str()) && next == '(' {
+            skip_group = true;
+            continue;
+        }
+        if next == '(' || KEYWORDS.contains(&lower.as_str()) || tok.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        out.insert(tok);
+    }
+    out
+}
+
+#[test]
+fn promql_metric_names_finds_metrics_and_skips_labels_functions_and_keywords() {
+    let names = promql_metric_names(
+        r#"histogram_quantile(0.95, sum by (provider, le) (rate(a_bucket{provider=~"x|y", le!="1"}[5m]))) / on (name) b and c offset 5m > 2 * 86400"#,
+    );
+    assert_eq!(names, ["a_bucket", "b", "c"].map(String::from).into());
+}
+
+/// Every `expr` and `query` string of a JSON value.
+fn queries(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, child) in m {
+                match (k.as_str(), child) {
+                    ("expr" | "query" | "definition", serde_json::Value::String(s)) => out.push(s.clone()),
+                    _ => queries(child, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|c| queries(c, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_dashboard_is_valid_json_and_queries_only_metrics_the_operator_exports() {
+    let docs = render(&["--set", "metrics.dashboard.enabled=true"]);
+    let cm = one(&docs, "ConfigMap");
+    assert_eq!(str_at(cm, &["metadata", "labels", "grafana_dashboard"]), "1");
+    let data = get(cm, &["data"]).as_mapping().expect("data");
+    assert_eq!(data.len(), 1, "one dashboard");
+    let (_, json_text) = data.iter().next().unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(json_text.as_str().unwrap()).expect("the dashboard is valid JSON");
+    assert_eq!(dashboard["uid"], "social-connection-operator");
+    let mut all = Vec::new();
+    queries(&dashboard, &mut all);
+    let exprs: Vec<&String> = all.iter().filter(|q| !q.starts_with("label_values") && *q != "prometheus").collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let exported = exported_metric_names();
+    let mut used = BTreeSet::new();
+    for q in &exprs {
+        let names = promql_metric_names(q);
+        assert!(!names.is_empty(), "no metric in {q}");
+        for n in names {
+            assert!(
+                exported.contains(&n),
+                "the dashboard queries {n}, which the operator does not export (query: {q}; exported: {exported:?})"
+            );
+            used.insert(n);
+        }
+    }
+    // The panels the issue asks for: states per provider, the expiry timeline, provider errors
+    // and latency, refreshes.
+    for needed in [
+        "socialconnection_ready_status",
+        "socialconnection_token_expiration_timestamp_seconds",
+        "socialconnection_provider_requests_total",
+        "socialconnection_provider_request_duration_seconds_bucket",
+        "socialconnection_refreshes_total",
+    ] {
+        assert!(used.contains(needed), "no panel uses {needed}");
+    }
+    for q in all.iter().filter(|q| q.starts_with("label_values(")) {
+        let metric = q.trim_start_matches("label_values(").split(',').next().unwrap().trim();
+        assert!(exported.contains(metric), "{q}");
+    }
+}
+
+#[test]
+fn the_alert_rules_read_only_metrics_the_operator_exports() {
+    let docs = render(&["--set", "metrics.prometheusRule.enabled=true"]);
+    let exported = exported_metric_names();
+    for alert in rules_of(one(&docs, "PrometheusRule")) {
+        let expr = str_at(&alert, &["expr"]);
+        for n in promql_metric_names(expr) {
+            // `up` is Prometheus' own series of each scrape.
+            assert!(n == "up" || exported.contains(&n), "{} reads {n}, which the operator does not export", str_at(&alert, &["alert"]));
+        }
+    }
 }

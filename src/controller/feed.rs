@@ -45,7 +45,7 @@ pub struct ConnectionFeed {
 
 impl ConnectionFeed {
     /// A feed for `watches` watches; the store is marked ready at once (the operator's
-    /// readiness is [`super::watch_health`]'s: every watch listed, none failing).
+    /// readiness is [`crate::server::readiness`]'s: every watch listed, none failing).
     pub fn new(watches: usize, index: Arc<SecretIndex>) -> (Self, Store<SocialConnection>) {
         let (reader, mut writer) = kube::runtime::reflector::store();
         writer.apply_watcher_event(&Event::Init);

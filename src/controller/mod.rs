@@ -1,5 +1,5 @@
 //! The SocialConnection controller: wiring (one controller for every watched namespace, fed
-//! by [`feed`]; the Secret → connection [`index`]; the health endpoints), [`reconcile`]
+//! by [`feed`]; the Secret → connection [`index`]; the HTTP server of [`crate::server`]), [`reconcile`]
 //! (orchestration), [`decision`] (pure rules), [`schedule`] and [`spread`] (timing),
 //! [`throttle`] and [`outage`] (politeness toward providers), [`consent`] (reauthorization
 //! URLs) and [`events`].
@@ -17,7 +17,6 @@ pub mod schedule;
 pub mod spread;
 pub mod throttle;
 pub mod unstored;
-pub mod watch_health;
 
 #[cfg(test)]
 mod hostile_answers;
@@ -37,6 +36,8 @@ use crate::api::SocialConnection;
 use crate::config::RunArgs;
 use crate::error::{Error, Result};
 use crate::providers::ProviderHttp;
+use crate::server::metrics::Metrics;
+use crate::server::readiness::WatchHealth;
 
 /// Everything a reconcile needs, built once in `run`.
 pub struct Context {
@@ -70,6 +71,8 @@ pub struct Context {
     pub flights: Arc<refresh::Flights>,
     /// The connect flow's public base URL, when it is on (§2.14): links in status point there.
     pub connect_public: Option<String>,
+    /// The metrics registry (counters are incremented where the event happens).
+    pub metrics: Arc<Metrics>,
 }
 
 /// Runs the controller until SIGINT or SIGTERM.
@@ -78,22 +81,27 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let endpoints = args.endpoints()?;
     let connect = crate::server::connect::ConnectConfig::from_args(&args)?;
     let budgets = Arc::new(throttle::ProviderBudgets::new(&args.rates()?));
-    let http = ProviderHttp::new(endpoints, args.graph_api_version.clone(), args.linkedin_version.clone())?.with_gate(budgets.clone());
+    let scopes: Vec<Option<String>> =
+        if args.namespaces.is_empty() { vec![None] } else { args.namespaces.iter().map(|n| Some(n.clone())).collect() };
+    let index = Arc::new(index::SecretIndex::default());
+    // The feed owns the controller's store; the metrics collector reads a clone at scrape time.
+    let (mut connection_feed, store) = feed::ConnectionFeed::new(scopes.len(), index.clone());
+    let metrics = Arc::new(Metrics::new(Some(store.clone())));
+    let http = ProviderHttp::new(endpoints, args.graph_api_version.clone(), args.linkedin_version.clone())?
+        .with_gate(budgets.clone())
+        .with_observer(metrics.clone());
     let client = Client::try_default().await.map_err(|e| Error::KubeConfig(e.to_string()))?;
     let reporter = Reporter { controller: "social-connection-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let recorder = Recorder::new(client.clone(), reporter);
-    let scopes: Vec<Option<String>> =
-        if args.namespaces.is_empty() { vec![None] } else { args.namespaces.iter().map(|n| Some(n.clone())).collect() };
     let outbox = if args.disable_notifications {
         None
     } else {
         let policies = crate::notify::outbox::watch_policies(&client, &scopes);
-        let observer = Arc::new(crate::notify::LogObserver);
+        let observer = metrics.clone();
         let outbox = crate::notify::Outbox::new(client.clone(), recorder.clone(), policies, observer, Default::default())
             .map_err(|e| Error::Http(e.into()))?;
         Some(Arc::new(outbox))
     };
-    let index = Arc::new(index::SecretIndex::default());
     let ctx = Arc::new(Context {
         client: client.clone(),
         http,
@@ -110,10 +118,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
         started: Timestamp::now(),
         flights: Arc::default(),
         connect_public: connect.as_ref().map(|c| c.public_url().to_string()),
+        metrics: metrics.clone(),
     });
 
-    let watch_health = watch_health::WatchHealth::default();
-    let health = tokio::spawn(health::serve(args.health_addr, watch_health.clone()));
+    let watch_health = WatchHealth::default();
+    let server = tokio::spawn(crate::server::serve(args.health_addr, crate::server::router(watch_health.clone(), metrics)));
     // The connect flow's link and callback, on their own address (off without a public URL).
     let connect_server = connect.map(|config| {
         let connect = crate::server::connect::Connect::new(client.clone(), ctx.http.clone(), config);
@@ -141,7 +150,6 @@ pub async fn run(args: RunArgs) -> Result<()> {
                 .boxed()
         })
         .collect();
-    let (mut connection_feed, store) = feed::ConnectionFeed::new(scopes.len(), index.clone());
     let connections = futures::stream::select_all(connection_watches)
         .filter_map(move |(i, scope, e)| std::future::ready(connection_feed.apply(i, &scope, e).map(Ok::<_, watcher::Error>)));
     let secret_watches: Vec<_> = scopes
@@ -180,44 +188,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
             }
         })
         .await;
-    health.abort();
+    server.abort();
     if let Some(s) = connect_server {
         s.abort();
     }
     tracing::info!("social-connection-operator stopped");
     Ok(())
-}
-
-mod health {
-    //! `/healthz` (the process runs) and `/readyz` (every watch has listed and none is
-    //! failing).
-
-    use std::net::SocketAddr;
-
-    use axum::{Router, http::StatusCode, routing::get};
-
-    use super::watch_health::WatchHealth;
-
-    pub async fn serve(addr: SocketAddr, watches: WatchHealth) {
-        let app = Router::new().route("/healthz", get(|| async { "ok" })).route(
-            "/readyz",
-            get(move || {
-                let watches = watches.clone();
-                async move {
-                    match watches.readiness() {
-                        Ok(()) => (StatusCode::OK, "ready".to_string()),
-                        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
-                    }
-                }
-            }),
-        );
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => {
-                if let Err(e) = axum::serve(l, app).await {
-                    tracing::error!(error = %e, "health server failed");
-                }
-            }
-            Err(e) => tracing::error!(%addr, error = %e, "cannot bind the health server"),
-        }
-    }
 }

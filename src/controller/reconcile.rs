@@ -22,6 +22,7 @@ use crate::conditions::{ConditionType, find};
 use crate::error::{Error, Result};
 use crate::providers::{self, AppCredentials, CheckInput, CheckReport, ExpiryFact, Provider, TokenVerdict};
 use crate::secrets::{self, SecretProblem, TokenSecret, fingerprint};
+use crate::server::metrics::Metrics;
 
 /// How soon to look again while another refresh of the same Secret is under way, or a
 /// refreshed token waits to be stored.
@@ -99,7 +100,9 @@ async fn app_client_id(api: &Api<Secret>, obj: &SocialConnection) -> Option<Stri
 /// Reconciles one SocialConnection; a success resets the object's API-error backoff.
 pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<Action> {
     let key = object_key(&obj);
+    let started = std::time::Instant::now();
     let result = reconcile_once(&obj, &ctx).await;
+    ctx.metrics.reconciled(result.is_ok(), started.elapsed());
     if result.is_ok() {
         ctx.api_retries.succeeded(&key);
     }
@@ -126,7 +129,7 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
             let mut status = prev.clone();
             status.observed_generation = generation;
             status.next_check_time = None;
-            write_status(&api, &name, &status).await?;
+            write_status(&api, &name, &status, &ctx.metrics).await?;
         }
         return Ok(Action::await_change());
     }
@@ -232,6 +235,7 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
             let mut cycle = Cycle {
                 run: Run {
                     http: &ctx.http,
+                    metrics: &ctx.metrics,
                     flights: &ctx.flights,
                     secrets: &secret_api,
                     secret: secret_key,
@@ -410,7 +414,7 @@ async fn store(
 ) -> Result<Action> {
     let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
     if &decision.status != prev {
-        write_status(api, &name, &decision.status).await?;
+        write_status(api, &name, &decision.status, &ctx.metrics).await?;
         ctx.written.wrote(object_key, &obj.uid().unwrap_or_default(), &decision.status);
         let ready = find(&decision.status.conditions, ConditionType::Ready);
         tracing::info!(
@@ -664,14 +668,16 @@ fn outcome_label(o: &RunOutcome) -> &'static str {
 
 /// Server-side applies the whole status with the operator's field manager, except
 /// `notifications`, which the notifier owns under a field manager of its own.
-async fn write_status(api: &Api<SocialConnection>, name: &str, status: &SocialConnectionStatus) -> Result<()> {
+async fn write_status(api: &Api<SocialConnection>, name: &str, status: &SocialConnectionStatus, metrics: &Metrics) -> Result<()> {
     let status = SocialConnectionStatus { notifications: Vec::new(), ..status.clone() };
     let patch = serde_json::json!({
         "apiVersion": "social.connections.dev/v1alpha1",
         "kind": "SocialConnection",
         "status": status,
     });
-    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    let written = api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await;
+    metrics.status_written(written.is_ok());
+    written?;
     Ok(())
 }
 

@@ -14,9 +14,11 @@ use kube::api::Api;
 use tokio::sync::OwnedMutexGuard;
 
 use super::schedule;
+use crate::providers::http::ProviderCall;
 use crate::providers::{CheckInput, Interruption, Provider, ProviderHttp, RefreshOutcome, TokenVerdict};
 use crate::redact::SecretString;
 use crate::secrets::{self, TokenKeys, TokenWrite, WriteError, WriteOutcome};
+use crate::server::metrics::{Metrics, RefreshResult};
 
 /// Longest wait between two write-back attempts.
 const MAX_WRITE_BACKOFF: Duration = Duration::from_secs(30);
@@ -114,6 +116,8 @@ impl Flights {
 pub struct Run<'a> {
     /// HTTP access to the provider.
     pub http: &'a ProviderHttp,
+    /// Where refresh results are counted.
+    pub metrics: &'a Metrics,
     /// The single-flight registry.
     pub flights: &'a Arc<Flights>,
     /// The namespace's Secrets.
@@ -129,8 +133,25 @@ pub struct Run<'a> {
 impl Run<'_> {
     /// Refreshes with the credentials of `input` and stores the result.
     pub async fn refresh(&self, provider: &dyn Provider, input: &CheckInput<'_>) -> RunOutcome {
+        let outcome = self.refresh_and_store(provider, input).await;
+        let result = match &outcome {
+            RunOutcome::Stored(_) => Some(RefreshResult::Stored),
+            RunOutcome::Refused(_) => Some(RefreshResult::Refused),
+            RunOutcome::Interrupted(_) => Some(RefreshResult::Transient),
+            RunOutcome::Pending { .. } => Some(RefreshResult::WritePending),
+            RunOutcome::Superseded => Some(RefreshResult::Superseded),
+            // Nothing was asked of the provider.
+            RunOutcome::Busy | RunOutcome::NotSupported => None,
+        };
+        if let Some(r) = result {
+            self.metrics.refreshed(provider.kind(), r);
+        }
+        outcome
+    }
+
+    async fn refresh_and_store(&self, provider: &dyn Provider, input: &CheckInput<'_>) -> RunOutcome {
         let Some(guard) = self.flights.try_take(&self.secret) else { return RunOutcome::Busy };
-        let answer = provider.refresh(self.http, input).await;
+        let answer = provider.refresh(&self.http.for_call(ProviderCall::Refresh), input).await;
         let at = Timestamp::now();
         let credential = match answer {
             RefreshOutcome::Refreshed(c) => c,

@@ -3,7 +3,7 @@
 //! §2.5, §2.10).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use jiff::Timestamp;
@@ -43,12 +43,112 @@ pub trait RequestGate: Send + Sync + std::fmt::Debug {
     async fn admit(&self, provider: ProviderKind);
 }
 
+/// Which provider call a request belongs to (a metrics label).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ProviderCall {
+    /// The token check (the default).
+    #[default]
+    Check,
+    /// A refresh (providers.md §2.6).
+    Refresh,
+    /// A revocation (§2.8).
+    Revoke,
+    /// The authorization-code exchange of the connect flow (§2.14).
+    ExchangeCode,
+}
+
+impl ProviderCall {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProviderCall::Check => "check",
+            ProviderCall::Refresh => "refresh",
+            ProviderCall::Revoke => "revoke",
+            ProviderCall::ExchangeCode => "exchange_code",
+        }
+    }
+}
+
+/// How a provider request ended, as far as HTTP goes (a metrics label; what the answer means
+/// is the provider's to classify).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestResult {
+    /// 2xx.
+    Success,
+    /// 3xx (never followed).
+    Redirect,
+    /// 4xx other than 429: usually a definite answer about the token.
+    ClientError,
+    /// 429.
+    RateLimited,
+    /// 5xx.
+    ServerError,
+    /// An answer whose body was too large, too slow or broken.
+    BodyDropped,
+    /// No answer within the timeout.
+    Timeout,
+    /// The connection could not be made.
+    ConnectionError,
+    /// Any other transport failure (TLS, building the request).
+    TransportError,
+}
+
+impl RequestResult {
+    /// Every value, for tests and dashboards.
+    pub const ALL: [RequestResult; 9] = [
+        RequestResult::Success,
+        RequestResult::Redirect,
+        RequestResult::ClientError,
+        RequestResult::RateLimited,
+        RequestResult::ServerError,
+        RequestResult::BodyDropped,
+        RequestResult::Timeout,
+        RequestResult::ConnectionError,
+        RequestResult::TransportError,
+    ];
+
+    /// The result of an answer with HTTP status `status`.
+    pub const fn of_status(status: u16) -> Self {
+        match status {
+            200..=299 => RequestResult::Success,
+            300..=399 => RequestResult::Redirect,
+            429 => RequestResult::RateLimited,
+            500..=599 => RequestResult::ServerError,
+            _ => RequestResult::ClientError,
+        }
+    }
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RequestResult::Success => "success",
+            RequestResult::Redirect => "redirect",
+            RequestResult::ClientError => "client_error",
+            RequestResult::RateLimited => "rate_limited",
+            RequestResult::ServerError => "server_error",
+            RequestResult::BodyDropped => "body_dropped",
+            RequestResult::Timeout => "timeout",
+            RequestResult::ConnectionError => "connection_error",
+            RequestResult::TransportError => "transport_error",
+        }
+    }
+}
+
+/// Told about every provider request that was sent (the hook of the request metrics).
+pub trait RequestObserver: Send + Sync + std::fmt::Debug {
+    /// A request of `call` to `provider` ended with `result` after `elapsed` (from sending,
+    /// after the request budget admitted it).
+    fn observe(&self, provider: ProviderKind, call: ProviderCall, result: RequestResult, elapsed: Duration);
+}
+
 /// Shared HTTP access to every provider.
 #[derive(Clone, Debug)]
 pub struct ProviderHttp {
     client: reqwest::Client,
     endpoints: Endpoints,
     gate: Option<Arc<dyn RequestGate>>,
+    observer: Option<Arc<dyn RequestObserver>>,
+    call: ProviderCall,
     /// Graph API version for facebook, instagram and instagram-login, such as `v24.0`.
     pub graph_version: String,
     /// `LinkedIn-Version` header value, such as `202603`.
@@ -139,13 +239,31 @@ impl ProviderHttp {
             // The operator never follows provider redirects (§2.1); a 3xx is transient.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(ProviderHttp { client, endpoints, gate: None, graph_version, linkedin_version })
+        Ok(ProviderHttp { client, endpoints, gate: None, observer: None, call: ProviderCall::Check, graph_version, linkedin_version })
     }
 
     /// Every request first waits for `gate` (the per-provider request budgets).
     pub fn with_gate(mut self, gate: Arc<dyn RequestGate>) -> Self {
         self.gate = Some(gate);
         self
+    }
+
+    /// Every request is reported to `observer` (the request metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The same client, with its requests labelled as part of `call` (cheap: the connection
+    /// pool is shared).
+    pub fn for_call(&self, call: ProviderCall) -> Self {
+        ProviderHttp { call, ..self.clone() }
+    }
+
+    fn observe(&self, provider: ProviderKind, result: RequestResult, started: Instant) {
+        if let Some(o) = &self.observer {
+            o.observe(provider, self.call, result, started.elapsed());
+        }
     }
 
     /// A client with default versions and the given overrides (tests, demos).
@@ -177,8 +295,11 @@ impl ProviderHttp {
         if let Some(gate) = &self.gate {
             gate.admit(provider).await;
         }
-        let request =
-            request.build().map_err(|e| Interruption::unavailable(format!("building the request failed: {}", e.without_url())))?;
+        let started = Instant::now();
+        let request = request.build().map_err(|e| {
+            self.observe(provider, RequestResult::TransportError, started);
+            Interruption::unavailable(format!("building the request failed: {}", e.without_url()))
+        })?;
         let method = request.method().clone();
         let host = request.url().host_str().unwrap_or("").to_string();
         let path = redact_path_and_query(request.url());
@@ -187,14 +308,24 @@ impl ProviderHttp {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
                 let body = read_capped(resp, MAX_BODY_BYTES).await.map_err(|why| {
+                    self.observe(provider, RequestResult::BodyDropped, started);
                     tracing::debug!(provider = provider.as_str(), %method, %host, %path, status, error = %why, "provider answer dropped");
                     Interruption::unavailable(format!("the answer from {host} (HTTP {status}) was dropped: {why}"))
                 })?;
+                self.observe(provider, RequestResult::of_status(status), started);
                 tracing::debug!(provider = provider.as_str(), %method, %host, %path, status, "provider request");
                 Ok(Answer { status, headers, body, received_at: Timestamp::now() })
             }
             Err(e) => {
                 let why = describe(&e);
+                let result = if e.is_timeout() {
+                    RequestResult::Timeout
+                } else if e.is_connect() {
+                    RequestResult::ConnectionError
+                } else {
+                    RequestResult::TransportError
+                };
+                self.observe(provider, result, started);
                 tracing::debug!(provider = provider.as_str(), %method, %host, %path, error = %why, "provider request failed");
                 Err(Interruption::unavailable(format!("calling {host} failed: {why}")))
             }
@@ -350,6 +481,59 @@ mod tests {
         let base = raw_server("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", vec![b"{\"id\":".to_vec()]).await;
         let err = send_to(base).await.unwrap_err();
         assert!(err.detail.contains("connection broke"), "{}", err.detail);
+    }
+
+    /// Records what the request hook was told.
+    #[derive(Debug, Default)]
+    struct Seen(std::sync::Mutex<Vec<(ProviderKind, ProviderCall, RequestResult)>>);
+
+    impl RequestObserver for Seen {
+        fn observe(&self, provider: ProviderKind, call: ProviderCall, result: RequestResult, _elapsed: Duration) {
+            self.0.lock().unwrap().push((provider, call, result));
+        }
+    }
+
+    #[tokio::test]
+    async fn every_request_is_reported_with_its_call_and_result() {
+        let seen = Arc::new(Seen::default());
+        let cases = [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", vec![b"{}".to_vec()], ProviderCall::Check, RequestResult::Success),
+            ("HTTP/1.1 429 Too Many\r\nContent-Length: 0\r\n\r\n", vec![], ProviderCall::Refresh, RequestResult::RateLimited),
+            ("HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n", vec![], ProviderCall::Check, RequestResult::ClientError),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", vec![b"{".to_vec()], ProviderCall::Check, RequestResult::BodyDropped),
+        ];
+        for (head, body, call, _) in cases.clone() {
+            let base = raw_server(head, body).await;
+            let e = Endpoints::from_sources(&[format!("facebook={base}")], None).unwrap();
+            let http = ProviderHttp::with_endpoints(e).unwrap().with_observer(seen.clone()).for_call(call);
+            let url = http.url(ProviderKind::Facebook, "https://graph.facebook.com", "/v24.0/me");
+            let _ = http.send(ProviderKind::Facebook, http.client().get(url)).await;
+        }
+        // Nothing listens on port 9 of loopback: a connection error.
+        let e = Endpoints::from_sources(&["x=http://127.0.0.1:9".to_string()], None).unwrap();
+        let http = ProviderHttp::with_endpoints(e).unwrap().with_observer(seen.clone());
+        let url = http.url(ProviderKind::X, "https://api.x.com", "/2/users/me");
+        assert!(http.send(ProviderKind::X, http.client().get(url)).await.is_err());
+        let mut want: Vec<_> = cases.iter().map(|c| (ProviderKind::Facebook, c.2, c.3)).collect();
+        want.push((ProviderKind::X, ProviderCall::Check, RequestResult::ConnectionError));
+        assert_eq!(*seen.0.lock().unwrap(), want);
+    }
+
+    #[test]
+    fn status_codes_map_to_bounded_results() {
+        let cases = [
+            (204, RequestResult::Success),
+            (302, RequestResult::Redirect),
+            (401, RequestResult::ClientError),
+            (429, RequestResult::RateLimited),
+            (503, RequestResult::ServerError),
+            (99, RequestResult::ClientError),
+        ];
+        for (status, want) in cases {
+            assert_eq!(RequestResult::of_status(status), want, "{status}");
+        }
+        let labels: std::collections::HashSet<&str> = RequestResult::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(labels.len(), RequestResult::ALL.len());
     }
 
     #[tokio::test]

@@ -30,6 +30,7 @@ use crate::conditions::RoleReason;
 use crate::config::RunArgs;
 use crate::controller::consent::{ConsentParams, consent_url, union_scopes};
 use crate::providers::endpoints::{EndpointError, Endpoints};
+use crate::providers::http::ProviderCall;
 use crate::providers::{
     self, AppCredentials, AppKeys, CheckInput, CheckReport, CodeExchange, NewCredential, ProviderHttp, RefreshOutcome, TokenVerdict,
 };
@@ -623,7 +624,7 @@ impl Connect {
         let verifier = uses_pkce(kind).then(|| state::pkce_verifier(&self.config.key, &claims.nonce));
         let redirect = self.config.redirect_uri();
         let exchange = CodeExchange { code, redirect_uri: &redirect, code_verifier: verifier.as_ref(), app: &app, now };
-        let cred = match provider.exchange_code(&self.http, &exchange).await {
+        let cred = match provider.exchange_code(&self.http.for_call(ProviderCall::ExchangeCode), &exchange).await {
             RefreshOutcome::Refreshed(c) => c,
             RefreshOutcome::Refused(TokenVerdict::InvalidSecret { message }) => {
                 tracing::warn!(namespace = ns, name, provider = %kind, detail = %message, "connect flow: app credentials refused");

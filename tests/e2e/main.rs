@@ -10,6 +10,7 @@ mod behaviour;
 mod chart;
 mod faults;
 mod kubectl;
+mod metrics;
 mod notify;
 mod providers;
 mod refresh;

@@ -40,6 +40,8 @@ pub struct World {
     pub operator_log: PathBuf,
     /// The fake providers' endpoints (`SOCIAL_PROVIDER_ENDPOINTS` form).
     pub endpoints: String,
+    /// The port of the shared operator's HTTP server (`/healthz`, `/readyz`, `/metrics`).
+    pub health_port: u16,
     _operator: Mutex<Child>,
     fakes: &'static fakes::FakeProviders,
 }
@@ -144,8 +146,9 @@ fn init_world() -> Result<World, String> {
     let log = std::fs::File::create(&operator_log).map_err(|e| e.to_string())?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(operator_binary());
+    let health_port = free_port();
     cmd.arg("run")
-        .args(["--health-addr", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--health-addr", &format!("127.0.0.1:{health_port}"), "--log-format", "json"])
         .env("KUBECONFIG", &kubeconfig)
         .env("SOCIAL_PROVIDER_ENDPOINTS", fakes.endpoints_env())
         .env("RUST_LOG", "info,social_connection_operator=debug")
@@ -169,7 +172,7 @@ fn init_world() -> Result<World, String> {
         }
     });
     let child = rx.recv().map_err(|e| e.to_string())?.map_err(|e| format!("starting the operator failed: {e}"))?;
-    Ok(World { kubeconfig, bin_dir, operator_log, endpoints: fakes.endpoints_env(), _operator: Mutex::new(child), fakes })
+    Ok(World { kubeconfig, bin_dir, operator_log, endpoints: fakes.endpoints_env(), health_port, _operator: Mutex::new(child), fakes })
 }
 
 /// The shared world; panics with the reason when it could not be set up.
@@ -466,6 +469,18 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     buf.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The body of GET http://127.0.0.1:port/path when it answers 200.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    (head.split_whitespace().nth(1)? == "200").then(|| body.to_string())
 }
 
 impl OperatorProcess {

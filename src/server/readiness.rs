@@ -1,4 +1,4 @@
-//! Health of the controller's watches, for `/readyz` and the logs.
+//! Readiness: the health of the controller's watches, for `/readyz` and the logs.
 //!
 //! A watch is ready once it has listed; it is failing from an error until it shows a sign of
 //! life again. kube's watcher resumes a broken watch silently (a re-established watch with no
