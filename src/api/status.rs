@@ -114,6 +114,12 @@ pub struct SocialConnectionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_expires_at: Option<Time>,
 
+    /// When the operator will refresh the access token (its refresh window opens), while an
+    /// automatic refresh will renew it before it expires, as cert-manager's renewalTime. Absent
+    /// when no refresh will: then a person must reconnect before expiresAt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_time: Option<Time>,
+
     /// The last value of the social.connections.dev/refresh-requested-at annotation that was
     /// handled, so each value triggers exactly one refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]

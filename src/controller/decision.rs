@@ -152,6 +152,20 @@ pub struct Decision {
     pub requeue_after: Duration,
 }
 
+/// `status.renewalTime` for a valid token: when the refresh window opens, while an automatic
+/// refresh will renew the token. A window already open keeps the time recorded before, so
+/// that a refresh waiting for its turn writes nothing new on every pass.
+fn renewal_time(refresh: &RefreshView<'_>, previous: Option<Timestamp>, now: Timestamp) -> Option<Timestamp> {
+    if refresh.renewability != Renewability::Automatic {
+        return None;
+    }
+    let opens = refresh.window_opens?;
+    match previous {
+        Some(p) if opens <= now && p <= now => Some(p),
+        _ => Some(opens),
+    }
+}
+
 /// Decides the new status, events and requeue delay by composing the rules of [`policy`].
 pub fn decide(input: DecisionInput<'_>) -> Decision {
     let now = input.now;
@@ -316,6 +330,10 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
                     refresh_token_expires_at: status.refresh_token_expires_at.as_ref().map(|t| t.0),
                     renewability: input.refresh.renewability.clone(),
                 });
+                status.renewal_time = renewal_time(&input.refresh, prev.renewal_time.as_ref().map(|t| t.0), now).map(Time);
+            } else if verdict.is_some() {
+                // A token the provider refuses is renewed by no refresh: a person must act.
+                status.renewal_time = None;
             }
 
             next_check = match interruption {
@@ -421,6 +439,26 @@ mod tests {
         s.parse().unwrap()
     }
     const NOW: &str = "2026-06-01T00:00:00Z";
+
+    #[test]
+    fn renewal_time_is_set_only_while_an_automatic_refresh_will_renew_the_token() {
+        let now = t(NOW);
+        let view =
+            |r: Renewability, opens: Option<&str>| RefreshView { renewability: r, window_opens: opens.map(t), ..RefreshView::default() };
+        let cases: [(RefreshView<'_>, Option<&str>, Option<&str>); 6] = [
+            // (refresh view, previous renewalTime, expected)
+            (view(Renewability::Automatic, Some("2026-06-05T00:00:00Z")), None, Some("2026-06-05T00:00:00Z")),
+            (view(Renewability::Automatic, Some("2026-06-05T00:00:00Z")), Some("2026-05-01T00:00:00Z"), Some("2026-06-05T00:00:00Z")),
+            // The window is open (a refresh waits for its turn): the recorded time stays.
+            (view(Renewability::Automatic, Some(NOW)), Some("2026-05-31T23:00:00Z"), Some("2026-05-31T23:00:00Z")),
+            (view(Renewability::Automatic, Some(NOW)), None, Some(NOW)),
+            (view(Renewability::NoPath("unlabelled".into()), Some("2026-06-05T00:00:00Z")), Some("2026-06-05T00:00:00Z"), None),
+            (view(Renewability::NotExtended, Some("2026-06-05T00:00:00Z")), None, None),
+        ];
+        for (i, (v, prev, want)) in cases.into_iter().enumerate() {
+            assert_eq!(renewal_time(&v, prev.map(t), now), want.map(t), "case {i}");
+        }
+    }
 
     fn spec(provider: ProviderKind) -> SocialConnectionSpec {
         SocialConnectionSpec { redirect_url: Some("https://app.example/cb".into()), ..SocialConnectionSpec::new(provider, "2002", "tok") }

@@ -130,9 +130,9 @@ pub fn facts(status: &SocialConnectionStatus) -> Facts {
         Some(c) if c.status == "False" => BreakReason::from_ready_reason(&c.reason).map_or(Health::Undetermined, Health::Broken),
         _ => Health::Undetermined,
     };
-    // This build has no automatic refresh (issue 8 adds it), so no refresh renews a token
-    // before it expires: every known expiry is one a person must prevent.
-    Facts { health, expires_at: status.expires_at.as_ref().map(|t| t.0), refresh_renews: false }
+    // status.renewalTime is set exactly while an automatic refresh will renew the token: then
+    // the expiry is not one a person must prevent.
+    Facts { health, expires_at: status.expires_at.as_ref().map(|t| t.0), refresh_renews: status.renewal_time.is_some() }
 }
 
 impl Outbox {
@@ -434,6 +434,14 @@ mod tests {
         assert_eq!(facts(&status("False", "SecretNotFound")).health, Health::Undetermined);
         assert_eq!(facts(&status("Unknown", "ProviderUnavailable")).health, Health::Undetermined);
         assert_eq!(facts(&SocialConnectionStatus::default()).health, Health::Undetermined);
+    }
+
+    #[test]
+    fn an_expiry_that_an_automatic_refresh_renews_is_not_one_to_warn_about() {
+        let mut st = status("True", "AllChecksPassed");
+        assert!(!facts(&st).refresh_renews, "no renewalTime: a person must renew it");
+        st.renewal_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2026-06-05T00:00:00Z".parse().unwrap()));
+        assert!(facts(&st).refresh_renews);
     }
 
     #[test]

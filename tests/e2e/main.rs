@@ -14,3 +14,4 @@ mod metrics;
 mod notify;
 mod providers;
 mod refresh;
+mod refresh_faults;
