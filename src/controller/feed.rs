@@ -146,6 +146,12 @@ pub fn connections_using(index: &SecretIndex, secret: &PartialObjectMeta<Secret>
     refs
 }
 
+/// The cached connections in the namespace of `obj` (a SocialNotificationPolicy that changed).
+pub fn connections_in_namespace_of<K: kube::Resource>(store: &Store<SocialConnection>, obj: &K) -> Vec<ObjectRef<SocialConnection>> {
+    let Some(ns) = obj.meta().namespace.as_deref() else { return vec![] };
+    store.state().iter().filter(|c| c.namespace().as_deref() == Some(ns)).map(|c| ObjectRef::from_obj(c.as_ref())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +175,24 @@ mod tests {
         let mut v: Vec<String> = store.state().iter().map(|o| format!("{}/{}", o.namespace().unwrap(), o.name_any())).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_changed_policy_wakes_the_connections_of_its_namespace_only() {
+        let (mut feed, store) = ConnectionFeed::new(1, Arc::new(SecretIndex::default()));
+        for c in [conn("a", "c1", "s"), conn("a", "c2", "s"), conn("b", "c3", "s")] {
+            feed.apply(0, "all namespaces", Ok(Event::Apply(c)));
+        }
+        let policy = |ns: Option<&str>| {
+            let mut p = crate::api::SocialNotificationPolicy::new("p", serde_json::from_value(json!({"receivers": []})).unwrap());
+            p.metadata.namespace = ns.map(str::to_string);
+            p
+        };
+        let mut woken: Vec<String> = connections_in_namespace_of(&store, &policy(Some("a"))).iter().map(|r| r.name.clone()).collect();
+        woken.sort();
+        assert_eq!(woken, ["c1", "c2"]);
+        assert!(connections_in_namespace_of(&store, &policy(Some("c"))).is_empty());
+        assert!(connections_in_namespace_of(&store, &policy(None)).is_empty());
     }
 
     #[test]

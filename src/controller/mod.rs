@@ -93,14 +93,14 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let client = Client::try_default().await.map_err(|e| Error::KubeConfig(e.to_string()))?;
     let reporter = Reporter { controller: "social-connection-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let recorder = Recorder::new(client.clone(), reporter);
-    let outbox = if args.disable_notifications {
-        None
+    let (outbox, policy_changes) = if args.disable_notifications {
+        (None, None)
     } else {
         let policies = crate::notify::outbox::watch_policies(&client, &scopes);
         let observer = metrics.clone();
-        let outbox = crate::notify::Outbox::new(client.clone(), recorder.clone(), policies, observer, Default::default())
+        let outbox = crate::notify::Outbox::new(client.clone(), recorder.clone(), policies.stores, observer, Default::default())
             .map_err(|e| Error::Http(e.into()))?;
-        Some(Arc::new(outbox))
+        (Some(Arc::new(outbox)), Some(policies.changed))
     };
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -170,11 +170,19 @@ pub async fn run(args: RunArgs) -> Result<()> {
         .collect();
     let secrets = futures::stream::select_all(secret_watches);
 
+    // A policy that changed wakes the connections of its namespace: their reconcile offers
+    // them to the notifier (cheap while nothing is due: no Secret read, no provider call).
+    let policy_store = store.clone();
+    let policy_changes = match policy_changes {
+        Some(rx) => rx.map(Ok::<_, watcher::Error>).boxed(),
+        None => futures::stream::empty().boxed(),
+    };
     let mapper_index = index.clone();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), watches = scopes.len(), "social-connection-operator started");
     Controller::for_stream(connections, store)
         .with_config(ControllerConfig::default().concurrency(args.concurrency.get()))
         .watches_stream(secrets, move |s| feed::connections_using(&mapper_index, &s))
+        .watches_stream(policy_changes, move |p| feed::connections_in_namespace_of(&policy_store, &p))
         .shutdown_on_signal()
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|res| async move {

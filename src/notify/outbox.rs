@@ -93,10 +93,20 @@ pub struct Outbox {
 /// Policies handled per connection at most (the length limit of `status.notifications`).
 pub const MAX_POLICIES_PER_CONNECTION: usize = 32;
 
-/// Starts a SocialNotificationPolicy watch for every scope (`None`: all namespaces) and
-/// returns their caches.
-pub fn watch_policies(client: &Client, scopes: &[Option<String>]) -> Vec<Store<SocialNotificationPolicy>> {
-    scopes
+/// The caches of the SocialNotificationPolicy watches, and the stream of policies that changed
+/// (the controller wakes the connections of their namespace, so that a policy created or edited
+/// after its connections were last reconciled is applied at once, not at their next check).
+pub struct PolicyWatches {
+    /// One cache per scope.
+    pub stores: Vec<Store<SocialNotificationPolicy>>,
+    /// Every policy as it was applied (created, changed, or listed when a watch started).
+    pub changed: futures::channel::mpsc::UnboundedReceiver<SocialNotificationPolicy>,
+}
+
+/// Starts a SocialNotificationPolicy watch for every scope (`None`: all namespaces).
+pub fn watch_policies(client: &Client, scopes: &[Option<String>]) -> PolicyWatches {
+    let (tx, changed) = futures::channel::mpsc::unbounded();
+    let stores = scopes
         .iter()
         .map(|ns| {
             let api: Api<SocialNotificationPolicy> = match ns {
@@ -105,18 +115,27 @@ pub fn watch_policies(client: &Client, scopes: &[Option<String>]) -> Vec<Store<S
             };
             let (reader, writer) = reflector::store();
             let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff().applied_objects();
+            let tx = tx.clone();
             tokio::spawn(async move {
                 stream
-                    .for_each(|r| async move {
-                        if let Err(e) = r {
-                            tracing::warn!(error = %e, "watching SocialNotificationPolicies failed; retrying");
+                    .for_each(|r| {
+                        match r {
+                            // Applied to the cache first (reflector), so the woken
+                            // connections see the policy.
+                            Ok(policy) => {
+                                // The controller has stopped when nobody receives.
+                                let _ = tx.unbounded_send(policy);
+                            }
+                            Err(e) => tracing::warn!(error = %e, "watching SocialNotificationPolicies failed; retrying"),
                         }
+                        std::future::ready(())
                     })
                     .await;
             });
             reader
         })
-        .collect()
+        .collect();
+    PolicyWatches { stores, changed }
 }
 
 fn split_addresses(s: &str) -> impl Iterator<Item = String> + '_ {
