@@ -110,6 +110,12 @@ pub struct RunArgs {
     #[arg(long = "consent-endpoint")]
     pub consent_endpoints: Vec<String>,
 
+    /// How long a transient answer to the revoke call of a deleted connection
+    /// (spec.revokeOnDelete) is retried, counted from the deletion request; then the Warning
+    /// Event RevokeFailed is recorded and the finalizer released. At most 24h.
+    #[arg(long, env = "SOCIAL_REVOKE_TIMEOUT", default_value = "10m", value_parser = parse_revoke_timeout)]
+    pub revoke_timeout: std::time::Duration,
+
     /// Send no notices and do not watch SocialNotificationPolicies (for a second operator
     /// instance that must stay silent, such as a staging copy watching production objects).
     #[arg(long, env = "SOCIAL_DISABLE_NOTIFICATIONS")]
@@ -150,6 +156,16 @@ fn parse_concurrency(s: &str) -> Result<std::num::NonZeroU16, String> {
     std::num::NonZeroU16::new(n).ok_or_else(|| "must be at least 1 (0 would mean unbounded concurrency)".to_string())
 }
 
+/// Parses `--revoke-timeout`: a duration such as `10m` or `30s`, at most a day (a deletion must
+/// never hang).
+fn parse_revoke_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration such as 10m or 30s: {e}"))?;
+    if d > std::time::Duration::from_secs(24 * 3600) {
+        return Err("must be at most 24h (a deletion waits this long at most)".to_string());
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +177,16 @@ mod tests {
         let cli = Cli::try_parse_from(["sco", "--concurrency", "3"]).unwrap();
         assert_eq!(cli.run.concurrency.get(), 3);
         assert!(Cli::try_parse_from(["sco", "--concurrency", "-1"]).is_err());
+    }
+
+    #[test]
+    fn the_revoke_timeout_defaults_to_ten_minutes_and_refuses_more_than_a_day() {
+        let cli = Cli::try_parse_from(["sco"]).unwrap();
+        assert_eq!(cli.run.revoke_timeout, crate::controller::policy::revoke::DEFAULT_REVOKE_TIMEOUT);
+        let cli = Cli::try_parse_from(["sco", "--revoke-timeout", "15s"]).unwrap();
+        assert_eq!(cli.run.revoke_timeout, std::time::Duration::from_secs(15));
+        let err = Cli::try_parse_from(["sco", "--revoke-timeout", "2d"]).unwrap_err();
+        assert!(err.to_string().contains("at most 24h"), "{err}");
+        assert!(Cli::try_parse_from(["sco", "--revoke-timeout", "soon"]).is_err());
     }
 }

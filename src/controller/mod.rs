@@ -2,12 +2,13 @@
 //! by [`feed`]; the Secret → connection [`index`]; the HTTP server of [`crate::server`]), [`reconcile`]
 //! (orchestration), [`decision`] (pure rules), [`schedule`] and [`spread`] (timing),
 //! [`throttle`] and [`outage`] (politeness toward providers), [`consent`] (reauthorization
-//! URLs) and [`events`].
+//! URLs), [`finalizer`] (revoke on delete) and [`events`].
 
 pub mod consent;
 pub mod decision;
 pub mod events;
 pub mod feed;
+pub mod finalizer;
 pub mod index;
 pub mod outage;
 pub mod policy;
@@ -73,6 +74,10 @@ pub struct Context {
     pub connect_public: Option<String>,
     /// The metrics registry (counters are incremented where the event happens).
     pub metrics: Arc<Metrics>,
+    /// Revokes on delete in progress.
+    pub revocations: finalizer::Revocations,
+    /// How long transient revoke answers are retried after a deletion request.
+    pub revoke_timeout: std::time::Duration,
 }
 
 /// Runs the controller until SIGINT or SIGTERM.
@@ -119,6 +124,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         flights: Arc::default(),
         connect_public: connect.as_ref().map(|c| c.public_url().to_string()),
         metrics: metrics.clone(),
+        revocations: finalizer::Revocations::default(),
+        revoke_timeout: args.revoke_timeout,
     });
 
     let watch_health = WatchHealth::default();

@@ -38,7 +38,7 @@ const SECRET_REASONS: [&str; 4] = ["SecretNotFound", "SecretKeyMissing", "Invali
 /// Reads a Secret with a GET (Secrets are never cached, only their metadata is watched). A
 /// 403 is a problem a person fixes in RBAC, so it becomes a condition rather than a retried
 /// error.
-async fn get_secret(api: &Api<Secret>, name: &str, field: &'static str) -> Result<std::result::Result<Secret, SecretProblem>> {
+pub(super) async fn get_secret(api: &Api<Secret>, name: &str, field: &'static str) -> Result<std::result::Result<Secret, SecretProblem>> {
     match api.get_opt(name).await {
         Ok(Some(s)) => Ok(Ok(s)),
         Ok(None) => Ok(Err(SecretProblem::NotFound { name: name.to_string(), field })),
@@ -124,6 +124,11 @@ async fn reconcile_once(obj: &SocialConnection, ctx: &Context) -> Result<Action>
     let spec = &obj.spec;
     let api: Api<SocialConnection> = Api::namespaced(ctx.client.clone(), &ns);
 
+    // A connection being deleted is never checked or refreshed again.
+    if let Some(deleted_at) = obj.meta().deletion_timestamp.as_ref() {
+        return super::finalizer::on_delete(obj, ctx, deleted_at.0).await;
+    }
+    super::finalizer::ensure(&api, obj).await?;
     if spec.is_suspended() {
         if prev.observed_generation != generation {
             let mut status = prev.clone();

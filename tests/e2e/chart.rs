@@ -4,8 +4,8 @@
 //! How "nothing but the chart's RBAC" is proven while the harness's own operator (admin
 //! credentials, every namespace) runs too: each chart test installs a release watching one
 //! fresh namespace and guards that namespace with a ValidatingAdmissionPolicy under which the
-//! API server refuses every status write of a SocialConnection and every Event, except from the
-//! chart's ServiceAccount. A second operator process then runs with a token of that
+//! API server refuses every status write of a SocialConnection, every change of its finalizers
+//! and every Event, except from the chart's ServiceAccount. A second operator process then runs with a token of that
 //! ServiceAccount (TokenRequest API) and a kubeconfig holding only that token. Whatever status
 //! and Events appear in the namespace can only have been written by that process, so a Ready
 //! condition there proves the chart's Role is enough to watch connections and Secrets, read the
@@ -24,7 +24,7 @@ use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::json;
-use social_connection_operator::api::SocialConnection;
+use social_connection_operator::api::{REVOKE_FINALIZER, SocialConnection};
 
 use crate::rbac_audit::{PROBE_USER_AGENT, Permission, Usage, assert_least_privilege, granted_by, usage_of};
 use crate::support::*;
@@ -170,10 +170,13 @@ impl ChartOperator {
                         "matchConstraints": {"resourceRules": [
                             {"apiGroups": ["social.connections.dev"], "apiVersions": ["*"], "operations": ["UPDATE"], "resources": ["socialconnections/status"]},
                             {"apiGroups": ["", "events.k8s.io"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": ["events"]},
+                            // The revoke finalizer (metadata.finalizers), so that only this
+                            // operator adds and releases it here.
+                            {"apiGroups": ["social.connections.dev"], "apiVersions": ["*"], "operations": ["UPDATE"], "resources": ["socialconnections"]},
                         ]},
                         "validations": [{
                             "expression": format!("request.userInfo.username == '{sa_user}'"),
-                            "message": "only the chart's ServiceAccount writes status and Events in this namespace",
+                            "message": "only the chart's ServiceAccount writes status, finalizers and Events in this namespace",
                         }],
                     },
                 },
@@ -363,8 +366,24 @@ fn rendered_rbac(release: &str, namespace: &str, values: &[&str]) -> Vec<serde_j
 /// What every chart scenario makes the operator do, so the audit log shows each permission:
 /// a connection becomes Ready (list/watch connections and Secret metadata, get the Secret, apply
 /// status), a connection whose Secret is missing gets a SecretNotFound Event (events.k8s.io
-/// create) and recovers once the Secret exists (the metadata watch maps it). Returns the tokens.
+/// create) and recovers once the Secret exists (the metadata watch maps it), and a connection
+/// with revokeOnDelete gets the revoke finalizer and, deleted, releases it after revoking
+/// (socialconnections patch). Returns the tokens.
 async fn exercise_the_operator(client: &Client, ns: &str) -> Vec<String> {
+    let revoked = fakes::token("valid");
+    secret(client, ns, "yt-token", &[("access_token", &revoked)]).await;
+    let spec = json!({
+        "provider": "youtube",
+        "account": {"id": fakes::YOUTUBE_CHANNEL_ID},
+        "secretRef": {"name": "yt-token"},
+        "revokeOnDelete": true,
+    });
+    connection(client, ns, "revoked", spec).await;
+    wait_finalizer(client, ns, "revoked", REVOKE_FINALIZER).await;
+    delete_and_wait_gone(client, ns, "revoked", Duration::from_secs(60)).await;
+    let (kind, _, note) = wait_event_for(client, ns, "revoked", "TokenRevoked").await;
+    assert_eq!(kind, "Normal", "{note}");
+
     let token = fakes::token("page");
     secret(client, ns, "fb-token", &[("access_token", &token)]).await;
     let spec = |secret: &str| {
@@ -383,7 +402,7 @@ async fn exercise_the_operator(client: &Client, ns: &str) -> Vec<String> {
     let later = fakes::token("page");
     secret(client, ns, "later-token", &[("access_token", &later)]).await;
     wait_condition(client, ns, "later", "Ready", "True", "AllChecksPassed").await;
-    vec![token, later]
+    vec![token, later, revoked]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,6 +448,7 @@ async fn the_chart_installs_with_default_values_upgrades_and_keeps_its_crd_on_un
         (true, &["watch", "socialconnections.social.connections.dev", "--all-namespaces"]),
         (true, &["patch", "socialconnections.social.connections.dev", "--subresource=status", "-n", "default"]),
         (true, &["create", "events.events.k8s.io", "-n", "default"]),
+        (true, &["patch", "socialconnections.social.connections.dev", "-n", "default"]),
         (false, &["patch", "secrets", "-n", "default"]),
         (false, &["update", "socialconnections.social.connections.dev", "-n", "default"]),
         (false, &["create", "secrets", "-n", "default"]),

@@ -15,3 +15,4 @@ mod notify;
 mod providers;
 mod refresh;
 mod refresh_faults;
+mod revoke;

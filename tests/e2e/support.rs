@@ -46,6 +46,11 @@ pub struct World {
     fakes: &'static fakes::FakeProviders,
 }
 
+/// `--revoke-timeout` of the shared operator.
+pub const REVOKE_TIMEOUT_ENV: &str = "20s";
+/// The same, as a duration.
+pub const REVOKE_TIMEOUT: Duration = Duration::from_secs(20);
+
 static WORLD: OnceLock<Result<World, String>> = OnceLock::new();
 static FAKES: OnceLock<fakes::FakeProviders> = OnceLock::new();
 
@@ -159,6 +164,9 @@ fn init_world() -> Result<World, String> {
         // The notification tests run an operator of their own for their namespace (they restart
         // it); this one, which watches every namespace, must not send their notices too.
         .env("SOCIAL_DISABLE_NOTIFICATIONS", "true")
+        // Transient revoke answers are retried this long (default 10 min), so that the revoke
+        // tests see the bound end a deletion (tests/e2e/revoke.rs).
+        .env("SOCIAL_REVOKE_TIMEOUT", REVOKE_TIMEOUT_ENV)
         .stdout(log)
         .stderr(log2);
     die_with_parent(&mut cmd);
@@ -305,6 +313,62 @@ pub async fn wait_event(client: &Client, ns: &str, reason: &str) -> (String, Str
         if Instant::now() > deadline {
             panic!("no {reason} event in {ns}; events: {:#?}", events(client, ns).await);
         }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until the connection carries `finalizer` in `metadata.finalizers` (60 s at most).
+pub async fn wait_finalizer(client: &Client, ns: &str, name: &str, finalizer: &str) {
+    let api = Api::<SocialConnection>::namespaced(client.clone(), ns);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let obj = api.get(name).await.expect("get SocialConnection");
+        if obj.metadata.finalizers.as_ref().is_some_and(|f| f.iter().any(|x| x == finalizer)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{ns}/{name}: no finalizer {finalizer:?}; metadata: {:#?}", obj.metadata);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Deletes the connection and waits until the API server no longer has it; returns how long that
+/// took. Panics after `bound`.
+pub async fn delete_and_wait_gone(client: &Client, ns: &str, name: &str, bound: Duration) -> Duration {
+    let api = Api::<SocialConnection>::namespaced(client.clone(), ns);
+    let start = Instant::now();
+    api.delete(name, &Default::default()).await.expect("delete SocialConnection");
+    loop {
+        match api.get_opt(name).await.expect("get SocialConnection") {
+            None => return start.elapsed(),
+            Some(obj) => assert!(
+                start.elapsed() < bound,
+                "{ns}/{name} still exists {bound:?} after its deletion; metadata: {:#?}\nevents: {:#?}",
+                obj.metadata,
+                events(client, ns).await
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Events recorded about the object `name` in `ns`, as (type, reason, note).
+pub async fn events_for(client: &Client, ns: &str, name: &str) -> Vec<(String, String, String)> {
+    let list = Api::<Event>::namespaced(client.clone(), ns).list(&ListParams::default()).await.expect("list events");
+    list.items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+/// Waits until an Event with `reason` about `name` exists in `ns` (60 s at most).
+pub async fn wait_event_for(client: &Client, ns: &str, name: &str, reason: &str) -> (String, String, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(e) = events_for(client, ns, name).await.into_iter().find(|e| e.1 == reason) {
+            return e;
+        }
+        assert!(Instant::now() < deadline, "no {reason} event about {ns}/{name}; events: {:#?}", events(client, ns).await);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

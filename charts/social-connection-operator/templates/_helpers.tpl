@@ -78,10 +78,11 @@ that needs a new verb adds it here together with the scenario that uses it.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
-# The controller's list and watch of SocialConnections.
+# The controller's list and watch of SocialConnections; patch adds and releases the finalizer
+# social.connections.dev/revoke (spec.revokeOnDelete), a JSON patch of metadata.finalizers.
 - apiGroups: ["social.connections.dev"]
   resources: ["socialconnections"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "patch"]
 # Status is written by server-side apply (a PATCH of the status subresource).
 - apiGroups: ["social.connections.dev"]
   resources: ["socialconnections/status"]

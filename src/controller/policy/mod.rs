@@ -1,7 +1,7 @@
 //! Pure, clock-injected rules, one small module each, composed by [`super::decision::decide`]:
 //! the token verdict ([`verdict`]), transient-failure counting ([`failures`]), role
 //! ([`role`]), scopes ([`scopes`]), expiry ([`expiry`]), whether a refresh is due
-//! ([`refresh_due`]), the reauthorization URL ([`consent`]), the Ready summary ([`ready`]) and
+//! ([`refresh_due`]), revoke on delete ([`revoke`]), the reauthorization URL ([`consent`]), the Ready summary ([`ready`]) and
 //! the Events of a transition ([`events`]). None does I/O; every one has its own table tests.
 
 pub mod consent;
@@ -10,6 +10,7 @@ pub mod expiry;
 pub mod failures;
 pub mod ready;
 pub mod refresh_due;
+pub mod revoke;
 pub mod role;
 pub mod scopes;
 pub mod verdict;
