@@ -169,33 +169,46 @@ async fn revoke_once(obj: &SocialConnection, ctx: &Context) -> Result<RevokeOutc
     })
 }
 
-/// Adds the finalizer with a JSON patch that first tests the current list, as kube-runtime's
-/// finalizer helper does (that helper puts its finalizer on every object; this one only on
-/// connections that ask for it, and takes it off again when they stop asking).
+/// Adds the finalizer (see [`add_ops`]).
 async fn add(api: &Api<SocialConnection>, obj: &SocialConnection) -> Result<()> {
-    let ops = if obj.finalizers().is_empty() {
+    patch(api, obj, add_ops(obj.finalizers())).await
+}
+
+/// Removes the finalizer (see [`release_ops`]).
+async fn release(api: &Api<SocialConnection>, obj: &SocialConnection) -> Result<()> {
+    match release_ops(obj.finalizers()) {
+        Some(ops) => patch(api, obj, ops).await,
+        None => Ok(()),
+    }
+}
+
+/// The JSON patch that appends the finalizer to `current`, first testing that the list is still
+/// `current`, as kube-runtime's finalizer helper does (that helper puts its finalizer on every
+/// object; this one only on connections that ask for it, and takes it off again when they stop
+/// asking).
+fn add_ops(current: &[String]) -> serde_json::Value {
+    if current.is_empty() {
         json!([
             {"op": "test", "path": "/metadata/finalizers", "value": null},
             {"op": "add", "path": "/metadata/finalizers", "value": [REVOKE_FINALIZER]},
         ])
     } else {
         json!([
-            {"op": "test", "path": "/metadata/finalizers", "value": obj.finalizers()},
+            {"op": "test", "path": "/metadata/finalizers", "value": current},
             {"op": "add", "path": "/metadata/finalizers/-", "value": REVOKE_FINALIZER},
         ])
-    };
-    patch(api, obj, ops).await
+    }
 }
 
-/// Removes the finalizer at the index it has in `obj`, testing that it is still there.
-async fn release(api: &Api<SocialConnection>, obj: &SocialConnection) -> Result<()> {
-    let Some(i) = obj.finalizers().iter().position(|f| f == REVOKE_FINALIZER) else { return Ok(()) };
+/// The JSON patch that removes the finalizer at the index it has in `current`, testing that it
+/// is still there; `None` when it is not in the list.
+fn release_ops(current: &[String]) -> Option<serde_json::Value> {
+    let i = current.iter().position(|f| f == REVOKE_FINALIZER)?;
     let path = format!("/metadata/finalizers/{i}");
-    let ops = json!([
+    Some(json!([
         {"op": "test", "path": path, "value": REVOKE_FINALIZER},
         {"op": "remove", "path": path},
-    ]);
-    patch(api, obj, ops).await
+    ]))
 }
 
 /// Sends a JSON patch of `metadata.finalizers` (RBAC: `patch` on `socialconnections`). A
@@ -207,5 +220,44 @@ async fn patch(api: &Api<SocialConnection>, obj: &SocialConnection, ops: serde_j
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(doc: serde_json::Value, ops: serde_json::Value) -> Result<serde_json::Value, json_patch::PatchError> {
+        let mut doc = doc;
+        let ops: json_patch::Patch = serde_json::from_value(ops).unwrap();
+        json_patch::patch(&mut doc, &ops).map(|()| doc)
+    }
+
+    #[test]
+    fn the_finalizer_is_appended_after_others_and_only_to_the_list_it_was_computed_from() {
+        let others = vec!["example.com/keep".to_string()];
+        let got = apply(json!({"metadata": {"finalizers": others}}), add_ops(&others)).unwrap();
+        assert_eq!(got["metadata"]["finalizers"], json!(["example.com/keep", REVOKE_FINALIZER]));
+        // Someone changed the list meanwhile: the test fails, nothing is lost.
+        let changed = json!({"metadata": {"finalizers": ["example.com/keep", "example.com/new"]}});
+        assert!(apply(changed, add_ops(&others)).is_err());
+        // No list yet: the API server's JSON patch (unlike this crate's) lets `test` match an
+        // absent member with null, as kube-runtime's helper relies on; the e2e tests add the
+        // finalizer to fresh connections this way.
+        let ops = add_ops(&[]);
+        assert_eq!(ops[0], json!({"op": "test", "path": "/metadata/finalizers", "value": null}));
+        let got = apply(json!({"metadata": {"name": "a"}}), json!([ops[1]])).unwrap();
+        assert_eq!(got["metadata"]["finalizers"], json!([REVOKE_FINALIZER]));
+    }
+
+    #[test]
+    fn the_release_removes_only_this_finalizer_at_its_index() {
+        let list: Vec<String> = ["a/x", REVOKE_FINALIZER, "b/y"].map(String::from).into();
+        let got = apply(json!({"metadata": {"finalizers": list}}), release_ops(&list).unwrap()).unwrap();
+        assert_eq!(got["metadata"]["finalizers"], json!(["a/x", "b/y"]));
+        // Moved to another index meanwhile: the test fails instead of removing someone else's.
+        let moved = json!({"metadata": {"finalizers": [REVOKE_FINALIZER, "a/x", "b/y"]}});
+        assert!(apply(moved, release_ops(&list).unwrap()).is_err());
+        assert_eq!(release_ops(&["a/x".to_string()]), None);
     }
 }
