@@ -33,6 +33,16 @@ if ! command -v openssl >/dev/null; then
     apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2
 fi
 
+# The connect flow's browser tests (tests/e2e/connect.rs) drive headless Chromium through
+# chromedriver, both from Debian's packages (about 65 s cold on this machine: apt-get update plus
+# the download and install of chromium and chromium-driver; nothing once installed).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    t2=$SECONDS
+    echo "==> installing chromium and chromium-driver (Debian packages)" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >&2
+    echo "==> chromium ready after $((SECONDS - t2))s" >&2
+fi
+
 echo "==> cargo test (unit, providers, fakes, chart, end-to-end)" >&2
 # End-to-end tests mostly wait on the API server and the operator: run them wide.
 cargo test --workspace --locked --no-fail-fast -- --test-threads "${SCO_TEST_THREADS:-8}"

@@ -69,8 +69,10 @@ pub fn truncate_utf8(s: &str, max_bytes: usize) -> String {
     format!("{}{MARK}", &s[..end])
 }
 
-/// Names of query parameters and form fields whose values are secret (providers.md §2.10).
-pub const SECRET_PARAMS: [&str; 6] = ["access_token", "input_token", "fb_exchange_token", "client_secret", "token", "refresh_token"];
+/// Names of query parameters and form fields whose values are secret (providers.md §2.10, and
+/// the connect flow's authorization code and PKCE verifier of §2.14).
+pub const SECRET_PARAMS: [&str; 8] =
+    ["access_token", "input_token", "fb_exchange_token", "client_secret", "token", "refresh_token", "code", "code_verifier"];
 
 /// A URL path and query fit for a log line: secret query parameters become `<redacted>` and a
 /// Telegram `/bot<token>/` path segment becomes `/bot<redacted>/`.
@@ -124,6 +126,12 @@ mod tests {
     fn log_paths_hide_tokens_in_query_and_telegram_path() {
         let u = url::Url::parse("https://h/v24.0/debug_token?input_token=A&access_token=B&fields=id").unwrap();
         assert_eq!(redact_path_and_query(&u), "/v24.0/debug_token?input_token=<redacted>&access_token=<redacted>&fields=id");
+        // The connect flow's authorization code is a credential too (§2.14).
+        let u = url::Url::parse("https://h/v24.0/oauth/access_token?client_id=c&redirect_uri=r&client_secret=s&code=C").unwrap();
+        assert_eq!(
+            redact_path_and_query(&u),
+            "/v24.0/oauth/access_token?client_id=c&redirect_uri=r&client_secret=<redacted>&code=<redacted>"
+        );
         let t = url::Url::parse("https://api.telegram.org/bot123:abc/getMe").unwrap();
         assert_eq!(redact_path_and_query(&t), "/bot<redacted>/getMe");
     }

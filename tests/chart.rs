@@ -390,6 +390,71 @@ fn non_default_values_reach_the_deployment() {
 }
 
 #[test]
+fn the_connect_flow_is_off_by_default_and_when_on_brings_its_key_service_ingress_and_grants() {
+    let off = render(&[]);
+    assert!(args(&off).iter().all(|a| !a.starts_with("--connect")));
+    assert!(of_kind(&off, "Service").is_empty() && of_kind(&off, "Ingress").is_empty() && of_kind(&off, "Secret").is_empty());
+    let plain = grants(one(&off, "ClusterRole"));
+
+    let on = render(&[
+        "--set",
+        "connect.enabled=true",
+        "--set",
+        "connect.publicURL=https://connect.example.com",
+        "--set",
+        "connect.ingress.enabled=true",
+        "--set",
+        "networkPolicy.enabled=true",
+    ]);
+    let a = args(&on);
+    for want in [
+        "--connect-public-url=https://connect.example.com",
+        "--connect-addr=0.0.0.0:8090",
+        "--connect-state-key-file=/etc/social-connection-operator/connect/key",
+    ] {
+        assert!(a.iter().any(|x| x == want), "{want} missing from {a:?}");
+    }
+    let key = one(&on, "Secret");
+    assert_eq!(str_at(key, &["metadata", "name"]), "rel-social-connection-operator-connect-state-key");
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD.decode(str_at(key, &["data", "key"])).expect("base64");
+    assert!(raw.len() >= 32, "the signing key has at least 32 bytes");
+    let again = render(&["--set", "connect.enabled=true", "--set", "connect.publicURL=https://connect.example.com"]);
+    assert_ne!(str_at(one(&again, "Secret"), &["data", "key"]), str_at(key, &["data", "key"]), "random per fresh install");
+    let volumes = get(one(&on, "Deployment"), &["spec", "template", "spec", "volumes", "0", "secret", "secretName"]);
+    assert_eq!(volumes.as_str(), Some("rel-social-connection-operator-connect-state-key"));
+    let svc = one(&on, "Service");
+    assert_eq!(str_at(svc, &["spec", "ports", "0", "targetPort"]), "connect");
+    let ing = one(&on, "Ingress");
+    assert_eq!(str_at(ing, &["spec", "rules", "0", "host"]), "connect.example.com");
+    let paths: Vec<&str> = get(ing, &["spec", "rules", "0", "http", "paths"])
+        .as_sequence()
+        .expect("paths")
+        .iter()
+        .map(|p| p["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(paths, ["/connect/", "/callback"], "only the link and the callback are published");
+    // Exactly the callback's writes are added.
+    let added: BTreeSet<_> = grants(one(&on, "ClusterRole")).difference(&plain).cloned().collect();
+    let want: BTreeSet<(String, String, String)> =
+        [("", "secrets", "create"), ("", "secrets", "update"), ("social.connections.dev", "socialconnections", "patch")]
+            .iter()
+            .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
+            .collect();
+    let added_new: BTreeSet<_> = added.into_iter().collect();
+    assert!(added_new.is_subset(&want), "unexpected grants: {added_new:?}");
+    assert!(want.iter().all(|w| grants(one(&on, "ClusterRole")).contains(w)), "the callback's writes are granted");
+    let np = one(&on, "NetworkPolicy");
+    let ports = format!("{:?}", get(np, &["spec", "ingress"]));
+    assert!(ports.contains("8090"), "the connect port is let in: {ports}");
+    // On without a public URL, or with http to a non-loopback host: refused.
+    assert!(render_error(&["--set", "connect.enabled=true"]).contains("publicURL"));
+    assert!(
+        render_error(&["--set", "connect.enabled=true", "--set", "connect.publicURL=http://connect.example.com"]).contains("publicURL")
+    );
+}
+
+#[test]
 fn the_network_policy_is_off_by_default_and_allows_only_the_api_server_dns_and_https() {
     assert!(of_kind(&render(&[]), "NetworkPolicy").is_empty());
     let docs = render(&["--set", "networkPolicy.enabled=true"]);

@@ -8,6 +8,7 @@ mod rbac_audit;
 mod basics;
 mod behaviour;
 mod chart;
+mod connect;
 mod faults;
 mod kubectl;
 mod metrics;

@@ -55,7 +55,7 @@ static WORLD: OnceLock<Result<World, String>> = OnceLock::new();
 static FAKES: OnceLock<fakes::FakeProviders> = OnceLock::new();
 
 /// Kills child processes when this test process dies (the kernel sends SIGKILL).
-fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches no memory of ours.
     unsafe {

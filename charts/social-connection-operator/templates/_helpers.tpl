@@ -93,4 +93,15 @@ that needs a new verb adds it here together with the scenario that uses it.
 - apiGroups: ["social.connections.dev"]
   resources: ["socialnotificationpolicies"]
   verbs: ["list", "watch"]
+{{- if .Values.connect.enabled }}
+# The connect flow's callback stores the new token: it creates the token Secret of a first
+# connection (labelled managed, owned by nobody) and updates the token keys of a Secret that
+# carries the opt-in label; then it asks for a check by annotating the SocialConnection.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "update"]
+- apiGroups: ["social.connections.dev"]
+  resources: ["socialconnections"]
+  verbs: ["patch"]
+{{- end }}
 {{- end }}
