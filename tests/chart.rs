@@ -436,11 +436,15 @@ fn the_connect_flow_is_off_by_default_and_when_on_brings_its_key_service_ingress
     assert_eq!(paths, ["/connect/", "/callback"], "only the link and the callback are published");
     // Exactly the callback's writes are added.
     let added: BTreeSet<_> = grants(one(&on, "ClusterRole")).difference(&plain).cloned().collect();
-    let want: BTreeSet<(String, String, String)> =
-        [("", "secrets", "create"), ("", "secrets", "update"), ("social.connections.dev", "socialconnections", "patch")]
-            .iter()
-            .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
-            .collect();
+    let want: BTreeSet<(String, String, String)> = [
+        ("", "secrets", "create"),
+        ("", "secrets", "update"),
+        ("social.connections.dev", "socialconnections", "get"),
+        ("social.connections.dev", "socialconnections", "patch"),
+    ]
+    .iter()
+    .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
+    .collect();
     let added_new: BTreeSet<_> = added.into_iter().collect();
     assert!(added_new.is_subset(&want), "unexpected grants: {added_new:?}");
     assert!(want.iter().all(|w| grants(one(&on, "ClusterRole")).contains(w)), "the callback's writes are granted");

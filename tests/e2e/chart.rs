@@ -659,3 +659,110 @@ async fn the_cluster_wide_chart_grants_exactly_what_its_operator_used_on_a_clust
     assert!(cluster_scoped_watch, "the cluster-wide operator should watch SocialConnections of every namespace");
     assert_least_privilege("cluster-wide ClusterRole", &granted_by(&docs[0]), &usage);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_connect_flow_on_the_chart_grants_exactly_what_the_callback_used_too() {
+    // A control plane of its own: the chart's operator is the only one there.
+    let cp = tokio::task::spawn_blocking(|| ControlPlane::start("chart-connect")).await.expect("join");
+    let client = cp.client().await;
+    let system_ns = namespace(&client, "chart-connect-sys").await;
+    let watched = namespace(&client, "chart-connect-team").await;
+    let release = system_ns.clone();
+    let sa = fullname(&release);
+    let sa_user = format!("system:serviceaccount:{system_ns}:{sa}");
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let values = [
+        "--set".to_string(),
+        "connect.enabled=true".to_string(),
+        "--set".to_string(),
+        format!("connect.publicURL={public}"),
+        "--set".to_string(),
+        format!("watchNamespaces={{{watched}}}"),
+    ];
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    let chart = path(CHART);
+    let mut install = vec!["install", &release, chart.to_str().unwrap(), "--namespace", &system_ns, "--take-ownership"];
+    install.extend_from_slice(&values);
+    let (ok, out, err) = helm_at(&cp.kubeconfig, &install);
+    assert!(ok, "helm install with the connect flow failed: {out}\n{err}");
+
+    // The operator reads the key the chart generated, as the Deployment mounts it.
+    let key_secret = Api::<Secret>::namespaced(client.clone(), &system_ns)
+        .get(&format!("{sa}-connect-state-key"))
+        .await
+        .expect("the chart creates the signing key Secret");
+    let key = key_secret.data.and_then(|d| d.get("key").cloned()).expect("key");
+    assert!(key.0.len() >= 32, "at least 32 bytes");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, &key.0).expect("write key");
+    // An upgrade keeps the key (links already sent keep working).
+    let mut upgrade = vec!["upgrade", &release, chart.to_str().unwrap(), "--namespace", &system_ns];
+    upgrade.extend_from_slice(&values);
+    let (ok, out, err) = helm_at(&cp.kubeconfig, &upgrade);
+    assert!(ok, "helm upgrade failed: {out}\n{err}");
+    let after = Api::<Secret>::namespaced(client.clone(), &system_ns).get(&format!("{sa}-connect-state-key")).await.expect("key");
+    assert_eq!(after.data.and_then(|d| d.get("key").cloned()), Some(key), "the key survives an upgrade");
+
+    let (ok, token, err) = cp.kubectl(&["create", "token", &sa, "-n", &system_ns, "--duration=1h"], None);
+    assert!(ok, "TokenRequest for {sa} failed: {err}");
+    let sa_kubeconfig = token_kubeconfig(&cp.kubeconfig, dir.path(), token.trim(), &watched);
+    let log = dir.path().join("operator.log");
+    let out = std::fs::File::create(&log).expect("log");
+    let w = world();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_social-connection-operator"));
+    cmd.arg("run")
+        .args(["--namespace", &watched, "--health-addr", &format!("127.0.0.1:{}", free_port()), "--log-format", "json"])
+        .args(["--connect-public-url", &public, "--connect-addr", &format!("127.0.0.1:{port}")])
+        .arg("--connect-state-key-file")
+        .arg(&key_file)
+        .env("KUBECONFIG", &sa_kubeconfig)
+        .env("SOCIAL_PROVIDER_ENDPOINTS", &w.endpoints)
+        .env("SOCIAL_CONSENT_ENDPOINTS", &w.endpoints)
+        .env("RUST_LOG", "info")
+        .env_remove("SOCIAL_WATCH_NAMESPACES")
+        .env_remove("SOCIAL_DEFAULT_REDIRECT_URL")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out);
+    die_with_test_thread(&mut cmd);
+    let mut child = cmd.spawn().expect("start the chart's operator");
+
+    exercise_the_operator(&client, &watched).await;
+    // The connect flow: a first connection (the callback creates the Secret) and a broken one
+    // whose labelled Secret it updates; both annotate the connection.
+    secret(&client, &watched, "app", &[("client_id", "cid-connect"), ("client_secret", "connect-app-secret")]).await;
+    let spec = |secret: &str| json!({"provider": "linkedin", "account": {"id": fakes::LINKEDIN_ORGANIZATION_URN}, "secretRef": {"name": secret}, "appSecretRef": {"name": "app"}});
+    connection(&client, &watched, "first", spec("first-token")).await;
+    let broken = fakes::token("li-c");
+    let labelled = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("broken-token".into()),
+            labels: Some([(social_connection_operator::api::MANAGED_LABEL.to_string(), "true".to_string())].into()),
+            ..Default::default()
+        },
+        string_data: Some([("access_token".to_string(), broken.clone())].into()),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), &watched).create(&Default::default(), &labelled).await.expect("create Secret");
+    connection(&client, &watched, "broken", spec("broken-token")).await;
+    for name in ["first", "broken"] {
+        let link = format!("{public}/connect/{watched}/{name}");
+        wait_for(&client, &watched, name, "the connect link", |s| s.reauthorization_url.as_deref() == Some(link.as_str())).await;
+        let (status, location, page) = crate::connect::get(&link).await;
+        assert_eq!(status, 302, "{page}");
+        let callback = crate::connect::consent_link(&location.expect("Location"), "allow").await;
+        let (status, _, page) = crate::connect::get(&callback).await;
+        assert_eq!(status, 200, "{name}: {page}");
+        wait_condition(&client, &watched, name, "Ready", "True", "AllChecksPassed").await;
+    }
+    assert!(matches!(child.try_wait(), Ok(None)), "the chart's operator exited:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    let _ = child.kill();
+
+    let docs = rendered_rbac(&release, &system_ns, &values);
+    let roles: Vec<&serde_json::Value> = docs.iter().filter(|d| d["kind"] == "Role").collect();
+    assert_eq!(roles.len(), 1, "one Role for one watched namespace: {docs:#?}");
+    let usage = usage_of(&cp.audit_log(), &sa_user);
+    assert_least_privilege("namespaced Role with the connect flow", &granted_by(roles[0]), &usage);
+}

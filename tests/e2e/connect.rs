@@ -196,7 +196,7 @@ fn http() -> reqwest::Client {
 }
 
 /// GET; (status, Location header, body).
-async fn get(url: &str) -> (u16, Option<String>, String) {
+pub(crate) async fn get(url: &str) -> (u16, Option<String>, String) {
     let r = http().get(url).send().await.expect("GET");
     let status = r.status().as_u16();
     let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -209,7 +209,7 @@ async fn get(url: &str) -> (u16, Option<String>, String) {
 }
 
 /// The consent page's Allow (or Deny) link for a redirect the operator made.
-async fn consent_link(location: &str, id: &str) -> String {
+pub(crate) async fn consent_link(location: &str, id: &str) -> String {
     let (status, _, page) = get(location).await;
     assert_eq!(status, 200, "{page}");
     let marker = format!("id=\"{id}\" href=\"");

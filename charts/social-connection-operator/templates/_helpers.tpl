@@ -94,14 +94,15 @@ that needs a new verb adds it here together with the scenario that uses it.
   resources: ["socialnotificationpolicies"]
   verbs: ["list", "watch"]
 {{- if .Values.connect.enabled }}
-# The connect flow's callback stores the new token: it creates the token Secret of a first
-# connection (labelled managed, owned by nobody) and updates the token keys of a Secret that
-# carries the opt-in label; then it asks for a check by annotating the SocialConnection.
+# The connect flow reads the SocialConnection a link names (get); its callback stores the new
+# token: it creates the token Secret of a first connection (labelled managed, owned by nobody)
+# and updates the token keys of a Secret that carries the opt-in label; then it asks for a
+# check by annotating the SocialConnection (patch).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["create", "update"]
 - apiGroups: ["social.connections.dev"]
   resources: ["socialconnections"]
-  verbs: ["patch"]
+  verbs: ["get", "patch"]
 {{- end }}
 {{- end }}
