@@ -4,7 +4,7 @@
 //! The layout follows the architecture: [`api`] holds the custom resource types, [`providers`]
 //! talks to each social network, [`secrets`] reads (and redacts) tokens, [`controller`] decides
 //! and records, [`notify`] tells people, [`server`] answers health probes and metrics scrapes,
-//! [`telemetry`] sets up logs.
+//! [`telemetry`] sets up logs; [`plugin`] is the kubectl plugin `kubectl socialconn`.
 
 // Table tests keep one tuple per row; naming each row type would hide the table.
 #![cfg_attr(test, allow(clippy::type_complexity))]
@@ -16,6 +16,7 @@ pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod notify;
+pub mod plugin;
 pub mod providers;
 pub mod redact;
 pub mod secrets;
