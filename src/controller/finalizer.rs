@@ -16,12 +16,14 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::Context;
+use super::events::Notice;
 use super::policy::revoke::{self, Attempt, FinalizerChange, Next};
 use super::reconcile::get_secret;
 use crate::api::{REVOKE_FINALIZER, SocialConnection};
 use crate::error::Result;
 use crate::providers::{self, AppCredentials, CheckInput, RevokeOutcome};
 use crate::secrets;
+use crate::server::metrics::RevokeResult;
 
 /// Revokes in progress, by object uid: transient answers in a row, and whether the final Event
 /// was recorded (so that a failed finalizer release neither calls the provider nor records the
@@ -97,7 +99,9 @@ pub async fn on_delete(obj: &SocialConnection, ctx: &Context, deleted_at: Timest
             transient_in_a_row: progress.transient,
             jitter: rand::random::<f64>(),
         };
-        match revoke::next(outcome, &attempt) {
+        let next = revoke::next(outcome, &attempt);
+        ctx.metrics.revoked(obj.spec.provider, result_label(&next));
+        match next {
             Next::Retry(wait) => {
                 tracing::info!(
                     namespace = %obj.namespace().unwrap_or_default(), name = %obj.name_any(), provider = %obj.spec.provider,
@@ -122,6 +126,17 @@ pub async fn on_delete(obj: &SocialConnection, ctx: &Context, deleted_at: Timest
     release(&api, obj).await?;
     ctx.revocations.forget(&uid);
     Ok(Action::await_change())
+}
+
+/// The metric result of a revoke attempt.
+fn result_label(next: &Next) -> RevokeResult {
+    match next {
+        Next::Retry(_) => RevokeResult::Transient,
+        Next::Finish(Notice::TokenRevoked { .. }) => RevokeResult::Revoked,
+        Next::Finish(Notice::RevokeNotSupported) => RevokeResult::NotSupported,
+        Next::Finish(Notice::RevokeSkipped { .. }) => RevokeResult::Skipped,
+        Next::Finish(_) => RevokeResult::Failed,
+    }
 }
 
 /// One revoke call with the Secrets as they are now. A provider without a revoke call is not

@@ -1,7 +1,7 @@
 //! `/metrics`: the operator's Prometheus metrics in the OpenMetrics text format.
 //!
 //! Counters and histograms are incremented where the event happens (provider HTTP, refresh
-//! runs, status writes, notice deliveries, reconciles); per-connection series come from
+//! runs, revokes on delete, status writes, notice deliveries, reconciles); per-connection series come from
 //! [`super::collector`] at scrape time. Every label is a fixed vocabulary or a namespace/name.
 
 use std::sync::Arc;
@@ -41,7 +41,7 @@ struct CallLabels {
     call: &'static str,
 }
 
-/// Labels of a refresh run.
+/// Labels of a refresh run or a revoke attempt.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefreshLabels {
     provider: &'static str,
@@ -90,6 +90,34 @@ impl RefreshResult {
     }
 }
 
+/// How a revoke attempt on delete ended (the `result` label of `socialconnection_revokes_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeResult {
+    /// 2xx or "already invalid": `TokenRevoked`.
+    Revoked,
+    /// Refused, or transient until the bound: `RevokeFailed`.
+    Failed,
+    /// A transient answer; retried.
+    Transient,
+    /// No revoke call: `RevokeNotSupported`.
+    NotSupported,
+    /// Missing credentials or token Secret: `RevokeSkipped`.
+    Skipped,
+}
+
+impl RevokeResult {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RevokeResult::Revoked => "revoked",
+            RevokeResult::Failed => "failed",
+            RevokeResult::Transient => "transient",
+            RevokeResult::NotSupported => "not_supported",
+            RevokeResult::Skipped => "skipped",
+        }
+    }
+}
+
 /// The operator's metrics registry and the counters the rest of the code increments.
 #[derive(Debug)]
 pub struct Metrics {
@@ -97,6 +125,7 @@ pub struct Metrics {
     provider_requests: Family<RequestLabels, Counter>,
     provider_request_duration: Family<CallLabels, Histogram>,
     refreshes: Family<RefreshLabels, Counter>,
+    revokes: Family<RefreshLabels, Counter>,
     reconcile_duration: Family<ResultLabels, Histogram>,
     status_writes: Family<ResultLabels, Counter>,
     notices: Family<NoticeLabels, Counter>,
@@ -131,6 +160,12 @@ impl Metrics {
             "Token refresh runs, by provider and result (stored, refused, transient, write_pending, superseded).",
             refreshes.clone(),
         );
+        let revokes = Family::<RefreshLabels, Counter>::default();
+        registry.register(
+            "socialconnection_revokes",
+            "Revoke attempts of deleted connections (spec.revokeOnDelete), by provider and result (revoked, failed, transient, not_supported, skipped).",
+            revokes.clone(),
+        );
         let reconcile_duration = Family::<ResultLabels, Histogram>::new_with_constructor(duration_buckets as fn() -> Histogram);
         registry.register_with_unit(
             "socialconnection_reconcile_duration",
@@ -158,7 +193,7 @@ impl Metrics {
         if let Some(store) = store {
             registry.register_collector(Box::new(ConnectionCollector::new(store)));
         }
-        Metrics { registry, provider_requests, provider_request_duration, refreshes, reconcile_duration, status_writes, notices }
+        Metrics { registry, provider_requests, provider_request_duration, refreshes, revokes, reconcile_duration, status_writes, notices }
     }
 
     /// The whole registry in the OpenMetrics text format.
@@ -171,6 +206,11 @@ impl Metrics {
     /// Records a refresh run's result.
     pub fn refreshed(&self, provider: ProviderKind, result: RefreshResult) {
         self.refreshes.get_or_create(&RefreshLabels { provider: provider.as_str(), result: result.as_str() }).inc();
+    }
+
+    /// Records a revoke attempt's result.
+    pub fn revoked(&self, provider: ProviderKind, result: RevokeResult) {
+        self.revokes.get_or_create(&RefreshLabels { provider: provider.as_str(), result: result.as_str() }).inc();
     }
 
     /// Records one reconcile.
@@ -239,6 +279,7 @@ mod tests {
         let m = Metrics::new(None);
         m.observe(ProviderKind::Facebook, ProviderCall::Refresh, RequestResult::RateLimited, Duration::from_millis(30));
         m.refreshed(ProviderKind::Tiktok, RefreshResult::Stored);
+        m.revoked(ProviderKind::X, RevokeResult::NotSupported);
         m.status_written(true);
         m.status_written(false);
         m.reconciled(true, Duration::from_millis(2));
@@ -250,6 +291,7 @@ mod tests {
             r#"socialconnection_provider_request_duration_seconds_count{provider="facebook",call="refresh"} 1"#,
             r#"socialconnection_provider_request_duration_seconds_bucket{le="0.04",provider="facebook",call="refresh"} 1"#,
             r#"socialconnection_refreshes_total{provider="tiktok",result="stored"} 1"#,
+            r#"socialconnection_revokes_total{provider="x",result="not_supported"} 1"#,
             r#"socialconnection_status_writes_total{result="success"} 1"#,
             r#"socialconnection_status_writes_total{result="error"} 1"#,
             r#"socialconnection_reconcile_duration_seconds_count{result="success"} 1"#,
