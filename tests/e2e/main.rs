@@ -13,6 +13,7 @@ mod faults;
 mod kubectl;
 mod metrics;
 mod notify;
+mod plugin;
 mod providers;
 mod refresh;
 mod refresh_faults;
