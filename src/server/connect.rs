@@ -48,6 +48,8 @@ pub struct ConnectConfig {
     key: StateKey,
     /// Consent page host overrides (tests).
     consent: Endpoints,
+    /// The watched namespaces (`--namespace`); empty: all. Links of other namespaces are 404.
+    namespaces: Vec<String>,
 }
 
 /// Why the connect flow's settings were refused at start-up.
@@ -105,13 +107,19 @@ impl ConnectConfig {
         let public = parse_public_url(raw).map_err(|why| ConnectConfigError::PublicUrl { url: raw.to_string(), why })?;
         let key_file = args.connect_state_key_file.as_deref().ok_or(ConnectConfigError::NoKey)?;
         let key = StateKey::from_file(key_file)?;
-        Ok(Some(ConnectConfig { public, addr: args.connect_addr, key, consent: args.consent_endpoints()? }))
+        Ok(Some(ConnectConfig {
+            public,
+            addr: args.connect_addr,
+            key,
+            consent: args.consent_endpoints()?,
+            namespaces: args.namespaces.clone(),
+        }))
     }
 
     /// A configuration from its parts (tests).
     pub fn new(public: &str, addr: SocketAddr, key: StateKey, consent: Endpoints) -> Result<Self, ConnectConfigError> {
         let public = parse_public_url(public).map_err(|why| ConnectConfigError::PublicUrl { url: public.to_string(), why })?;
-        Ok(ConnectConfig { public, addr, key, consent })
+        Ok(ConnectConfig { public, addr, key, consent, namespaces: Vec::new() })
     }
 
     /// The public base URL, without a trailing `/`.
@@ -483,7 +491,8 @@ enum Start {
 
 impl Connect {
     async fn connection(&self, namespace: &str, name: &str) -> Result<SocialConnection, Page> {
-        if !valid_name(namespace) || !valid_name(name) {
+        let watched = self.config.namespaces.is_empty() || self.config.namespaces.iter().any(|n| n == namespace);
+        if !watched || !valid_name(namespace) || !valid_name(name) {
             return Err(not_found());
         }
         let api: Api<SocialConnection> = Api::namespaced(self.client.clone(), namespace);
@@ -728,6 +737,23 @@ mod tests {
         let c = ConnectConfig::new("https://connect.example.com/", "127.0.0.1:0".parse().unwrap(), key, Endpoints::default()).unwrap();
         assert_eq!(link(c.public_url(), "team-a", "fb"), "https://connect.example.com/connect/team-a/fb");
         assert_eq!(c.redirect_uri(), "https://connect.example.com/callback");
+    }
+
+    #[tokio::test]
+    async fn links_of_unwatched_namespaces_and_malformed_names_are_404_without_an_api_call() {
+        crate::providers::http::install_crypto_provider();
+        // Nothing listens there: any API call would end in the 503 page, not 404.
+        let client = Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+        let key = StateKey::from_bytes(&[3u8; 32]).unwrap();
+        let mut config = ConnectConfig::new("https://c.example", "127.0.0.1:0".parse().unwrap(), key, Endpoints::default()).unwrap();
+        config.namespaces = vec!["team-a".into()];
+        let c = Connect::new(client, ProviderHttp::with_endpoints(Endpoints::default()).unwrap(), config);
+        for (ns, name) in [("team-b", "conn"), ("team-a", "../x"), ("Team-A", "conn"), ("team-a", "")] {
+            match c.start(ns, name, Timestamp::now()).await {
+                Err(p) => assert_eq!(p.status, StatusCode::NOT_FOUND, "{ns}/{name}"),
+                Ok(s) => panic!("{ns}/{name}: {s:?}"),
+            }
+        }
     }
 
     #[test]

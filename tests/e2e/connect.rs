@@ -252,6 +252,8 @@ async fn a_broken_x_connection_is_reconnected_in_chromium_and_becomes_ready_with
     let (title, body) = click_through(cw, &ns, "allow").await;
     assert!(title.contains("works again"), "{title}: {body}");
     assert!(body.contains("checked and saved"), "{body}");
+    let shown = secret_value(&client, &ns, "access_token").await.expect("access_token");
+    assert!(!body.contains(&shown) && !title.contains(&shown), "the page never shows the token");
 
     let st = wait_condition(&client, &ns, "conn", "Ready", "True", "AllChecksPassed").await;
     assert_eq!(st.reauthorization_url, None, "nothing to do any more");
@@ -322,6 +324,18 @@ async fn a_sign_in_for_another_account_is_refused_and_nothing_is_written() {
     assert!(title.contains("cannot be used"), "{title}: {body}");
     assert!(body.contains("another account"), "{body}");
     assert_eq!(secret_value(&client, &ns, "access_token").await.as_deref(), Some(old.as_str()), "nothing written");
+    // The token minted for the refused sign-in (the fake saw it in the check) is nowhere else.
+    let minted: Vec<String> = world()
+        .fakes()
+        .requests("pinterest")
+        .iter()
+        .filter_map(|r| r.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::to_string))
+        .filter(|t| t.starts_with("pi-b__pina_new-"))
+        .collect();
+    assert!(!minted.is_empty(), "the refused token was checked");
+    assert!(!body.contains(&minted[0]), "the page never shows the token");
+    let refs: Vec<&str> = minted.iter().map(String::as_str).collect();
+    assert_nothing_leaked(&client, cw, &ns, &refs).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
