@@ -120,6 +120,35 @@ pub struct RunArgs {
     /// instance that must stay silent, such as a staging copy watching production objects).
     #[arg(long, env = "SOCIAL_DISABLE_NOTIFICATIONS")]
     pub disable_notifications: bool,
+
+    /// Leader election: only the replica that holds a coordination.k8s.io Lease reconciles,
+    /// calls providers and sends notices; the others stand by. Off by default for a single
+    /// process (the demo, a local run); the Helm chart turns it on.
+    #[arg(long, env = "SOCIAL_LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// Namespace of the leader Lease. Default: the client's namespace (in a pod, its own
+    /// namespace; with a kubeconfig, the current context's namespace or `default`).
+    #[arg(long, env = "SOCIAL_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the leader Lease; every replica of one installation must use the same.
+    #[arg(long, env = "SOCIAL_LEADER_ELECTION_LEASE_NAME", default_value = "social-connection-operator")]
+    pub leader_election_lease_name: String,
+
+    /// How long a Lease stays valid after its holder last renewed it; another replica may take
+    /// it over only after that. Whole seconds.
+    #[arg(long, env = "SOCIAL_LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = parse_seconds)]
+    pub leader_election_lease_duration: std::time::Duration,
+
+    /// The leader stops all work when it has not renewed its Lease for this long; shorter than
+    /// the lease duration, so it stops before anyone else may start. Whole seconds.
+    #[arg(long, env = "SOCIAL_LEADER_ELECTION_RENEW_DEADLINE", default_value = "10s", value_parser = parse_seconds)]
+    pub leader_election_renew_deadline: std::time::Duration,
+
+    /// How often the leader renews its Lease and reads it back. Whole seconds.
+    #[arg(long, env = "SOCIAL_LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = parse_seconds)]
+    pub leader_election_retry_period: std::time::Duration,
 }
 
 /// Environment variable with comma-separated `<provider>=<base-url>` pairs.
@@ -148,6 +177,16 @@ impl RunArgs {
         let env = std::env::var(ENDPOINTS_ENV).ok();
         Endpoints::from_sources(&self.provider_endpoints, env.as_deref())
     }
+}
+
+/// Parses a duration of whole seconds (`15s`, `1m`), at least one second: the Lease counts in
+/// seconds.
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration such as 15s: {e}"))?;
+    if d.subsec_nanos() != 0 || d.as_secs() == 0 {
+        return Err(format!("{s:?} must be a whole number of seconds, at least 1s"));
+    }
+    Ok(d)
 }
 
 /// Parses `--concurrency`: a whole number from 1 to 65535.
@@ -188,5 +227,21 @@ mod tests {
         let err = Cli::try_parse_from(["sco", "--revoke-timeout", "2d"]).unwrap_err();
         assert!(err.to_string().contains("at most 24h"), "{err}");
         assert!(Cli::try_parse_from(["sco", "--revoke-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn leader_election_is_off_by_default_with_client_go_timings() {
+        let cli = Cli::try_parse_from(["sco"]).unwrap();
+        assert!(!cli.run.leader_election);
+        assert_eq!(cli.run.leader_election_lease_name, "social-connection-operator");
+        assert_eq!(cli.run.leader_election_lease_duration.as_secs(), 15);
+        assert_eq!(cli.run.leader_election_renew_deadline.as_secs(), 10);
+        assert_eq!(cli.run.leader_election_retry_period.as_secs(), 2);
+        let cli = Cli::try_parse_from(["sco", "--leader-election", "--leader-election-lease-duration", "1m"]).unwrap();
+        assert!(cli.run.leader_election);
+        assert_eq!(cli.run.leader_election_lease_duration.as_secs(), 60);
+        for bad in ["1500ms", "0s", "soon"] {
+            assert!(Cli::try_parse_from(["sco", "--leader-election-renew-deadline", bad]).is_err(), "{bad}");
+        }
     }
 }

@@ -22,6 +22,9 @@ pub enum Error {
     /// A bad `--provider-rate`.
     #[error("configuration: {0}")]
     Rate(#[from] crate::controller::throttle::RateError),
+    /// Leader election timings that cannot guarantee one leader.
+    #[error("configuration: {0}")]
+    Leader(#[from] crate::controller::leader::TimingsError),
     /// The provider HTTP client could not be built.
     #[error(transparent)]
     Http(#[from] HttpBuildError),
@@ -43,7 +46,7 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Serialize(_) => "serialize",
             Error::MissingObjectKey(_) => "missing_object_key",
-            Error::Config(_) | Error::Rate(_) | Error::Connect(_) => "config",
+            Error::Config(_) | Error::Rate(_) | Error::Connect(_) | Error::Leader(_) => "config",
             Error::Http(_) => "http",
             Error::KubeConfig(_) => "kubeconfig",
             Error::Io(_) => "io",

@@ -180,6 +180,8 @@ graphApiVersion: v23.0
 linkedinVersion: "202601"
 defaultRedirectURL: https://connect.example.com/oauth/callback
 concurrency: 4
+replicas: 2
+leaderElection: {leaseName: sco-leader, leaseDuration: 30s, renewDeadline: 20s, retryPeriod: 3s}
 logging: {format: text, level: "info,social_connection_operator=debug"}
 extraEnv: [{name: HTTPS_PROXY, value: "http://proxy:3128"}]
 extraArgs: ["--provider-endpoint=x=https://x-proxy.internal"]
@@ -239,12 +241,16 @@ fn default_values_render_a_hardened_single_replica_deployment() {
     let docs = render(&[]);
     assert_eq!(
         kinds(&docs),
-        ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "ServiceAccount"].map(String::from).into(),
-        "objects of the default install"
+        ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Role", "RoleBinding", "ServiceAccount"]
+            .map(String::from)
+            .into(),
+        "objects of the default install (the Role is leader election's)"
     );
     let deploy = one(&docs, "Deployment");
     assert_eq!(get(deploy, &["spec", "replicas"]).as_i64(), Some(1));
-    assert_eq!(str_at(deploy, &["spec", "strategy", "type"]), "Recreate");
+    // Leader election is on, so a rolling update is safe: the new pod stands by.
+    assert_eq!(str_at(deploy, &["spec", "strategy", "type"]), "RollingUpdate");
+    assert_eq!(get(deploy, &["spec", "strategy", "rollingUpdate", "maxUnavailable"]).as_i64(), Some(0));
     let pod = get(deploy, &["spec", "template", "spec"]);
     assert_eq!(get(pod, &["securityContext", "runAsNonRoot"]).as_bool(), Some(true));
     assert_eq!(get(pod, &["securityContext", "runAsUser"]).as_i64(), Some(65532));
@@ -267,6 +273,16 @@ fn default_values_render_a_hardened_single_replica_deployment() {
     assert!(a.contains(&"--health-addr=0.0.0.0:8080".to_string()), "{a:?}");
     assert!(a.contains(&"--log-format=json".to_string()), "{a:?}");
     assert!(!a.iter().any(|x| x.starts_with("--namespace")), "default install watches every namespace: {a:?}");
+    for want in [
+        "--leader-election",
+        "--leader-election-namespace=sys",
+        "--leader-election-lease-name=rel-social-connection-operator",
+        "--leader-election-lease-duration=15s",
+        "--leader-election-renew-deadline=10s",
+        "--leader-election-retry-period=2s",
+    ] {
+        assert!(a.contains(&want.to_string()), "missing {want} in {a:?}");
+    }
     let env = get(c, &["env"]);
     assert_eq!(str_at(env, &["0", "name"]), "POD_NAME");
     assert_eq!(str_at(env, &["0", "valueFrom", "fieldRef", "fieldPath"]), "metadata.name");
@@ -278,7 +294,8 @@ fn default_values_render_a_hardened_single_replica_deployment() {
 #[test]
 fn default_values_grant_exactly_the_operators_permissions_cluster_wide() {
     let docs = render(&[]);
-    assert!(of_kind(&docs, "Role").is_empty() && of_kind(&docs, "RoleBinding").is_empty());
+    assert_eq!(of_kind(&docs, "Role").len(), 1, "only leader election's Role");
+    assert_eq!(str_at(one(&docs, "Role"), &["metadata", "name"]), "rel-social-connection-operator-leader-election");
     let role = one(&docs, "ClusterRole");
     assert!(!grants(role).is_empty());
     let binding = one(&docs, "ClusterRoleBinding");
@@ -294,8 +311,9 @@ fn watch_namespaces_grant_only_namespaced_roles_in_those_namespaces() {
     let docs = render(&["--set", "watchNamespaces={team-a,team-b}"]);
     assert!(of_kind(&docs, "ClusterRole").is_empty(), "no cluster-wide role with watchNamespaces");
     assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
-    let roles = of_kind(&docs, "Role");
-    let bindings = of_kind(&docs, "RoleBinding");
+    let watching = |v: &Value| !str_at(v, &["metadata", "name"]).ends_with("-leader-election");
+    let roles: Vec<&Value> = of_kind(&docs, "Role").into_iter().filter(|r| watching(r)).collect();
+    let bindings: Vec<&Value> = of_kind(&docs, "RoleBinding").into_iter().filter(|r| watching(r)).collect();
     let ns = |v: &[&Value]| v.iter().map(|r| str_at(r, &["metadata", "namespace"]).to_string()).collect::<BTreeSet<_>>();
     let want: BTreeSet<String> = ["team-a".to_string(), "team-b".to_string()].into();
     assert_eq!(ns(&roles), want);
@@ -319,6 +337,40 @@ fn rbac_create_false_renders_no_rbac_objects() {
     for kind in ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"] {
         assert!(of_kind(&docs, kind).is_empty(), "{kind} rendered with rbac.create=false");
     }
+}
+
+#[test]
+fn without_leader_election_one_replica_is_replaced_with_recreate_and_more_are_refused() {
+    let docs = render(&["--set", "leaderElection.enabled=false"]);
+    let deploy = one(&docs, "Deployment");
+    assert_eq!(str_at(deploy, &["spec", "strategy", "type"]), "Recreate");
+    assert!(get(deploy, &["spec", "strategy", "rollingUpdate"]).is_null());
+    assert!(of_kind(&docs, "Role").is_empty() && of_kind(&docs, "RoleBinding").is_empty(), "no Lease permissions");
+    assert!(!args(&docs).iter().any(|a| a.starts_with("--leader-election")), "{:?}", args(&docs));
+    let err = render_error(&["--set", "leaderElection.enabled=false", "--set", "replicas=2"]);
+    assert!(err.contains("leaderElection.enabled=true"), "{err}");
+    // With leader election, more replicas are fine.
+    let docs = render(&["--set", "replicas=3"]);
+    assert_eq!(get(one(&docs, "Deployment"), &["spec", "replicas"]).as_i64(), Some(3));
+}
+
+#[test]
+fn the_lease_rules_name_the_lease_for_get_and_patch() {
+    let docs = render(&[]);
+    let role = one(&docs, "Role");
+    assert_eq!(str_at(role, &["metadata", "namespace"]), "sys");
+    let rules = get(role, &["rules"]).as_sequence().expect("rules");
+    let named = rules.iter().find(|r| !get(r, &["resourceNames"]).is_null()).expect("a rule with resourceNames");
+    assert_eq!(get(named, &["resourceNames"]), &serde_yaml::from_str::<Value>("[rel-social-connection-operator]").unwrap());
+    assert_eq!(
+        grants(role),
+        [("coordination.k8s.io", "leases", "create"), ("coordination.k8s.io", "leases", "get"), ("coordination.k8s.io", "leases", "patch")]
+            .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
+            .into()
+    );
+    let binding = one(&docs, "RoleBinding");
+    assert_eq!(str_at(binding, &["roleRef", "name"]), str_at(role, &["metadata", "name"]));
+    assert_eq!(str_at(binding, &["subjects", "0", "name"]), "rel-social-connection-operator");
 }
 
 #[test]
@@ -383,7 +435,15 @@ fn non_default_values_reach_the_deployment() {
     assert_eq!(str_at(pod, &["spec", "imagePullSecrets", "0", "name"]), "regcred");
     assert_eq!(str_at(pod, &["spec", "priorityClassName"]), "system-cluster-critical");
     assert_eq!(str_at(pod, &["spec", "tolerations", "0", "key"]), "dedicated");
-    assert_eq!(get(deploy, &["spec", "replicas"]).as_i64(), Some(1), "no value changes the replica count");
+    assert_eq!(get(deploy, &["spec", "replicas"]).as_i64(), Some(2));
+    assert_eq!(str_at(deploy, &["spec", "strategy", "type"]), "RollingUpdate");
+    for want in ["--leader-election-lease-name=sco-leader", "--leader-election-lease-duration=30s", "--leader-election-renew-deadline=20s"]
+    {
+        assert!(a.contains(&want.to_string()), "missing {want} in {a:?}");
+    }
+    let lease_role =
+        of_kind(&docs, "Role").into_iter().find(|r| str_at(r, &["metadata", "name"]) == "sco-leader-election").expect("lease Role");
+    assert_eq!(str_at(lease_role, &["metadata", "namespace"]), "sys", "the Lease lives in the release namespace");
     let sa = one(&docs, "ServiceAccount");
     assert_eq!(str_at(sa, &["metadata", "name"]), "sco-operator");
     assert_eq!(str_at(sa, &["metadata", "annotations", "example.com/owner"]), "platform");
@@ -502,7 +562,7 @@ fn the_network_policy_is_off_by_default_and_allows_only_the_api_server_dns_and_h
 
 #[test]
 fn the_values_schema_refuses_mistakes() {
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["--set", "bogus=1"], "bogus"),
         (&["--set", "logging.format=xml"], "format"),
         (&["--set", "providerEndpoints.facebok=https://x"], "facebok"),
@@ -513,6 +573,9 @@ fn the_values_schema_refuses_mistakes() {
         (&["--set", "metrics.prometheusRule.providerFailingRatio=2"], "providerFailingRatio"),
         (&["--set", "replicaCount=2"], "replicaCount"),
         (&["--set", "crds.enabled=yes"], "crds"),
+        (&["--set", "leaderElection.leaseDuration=15"], "leaseDuration"),
+        (&["--set", "leaderElection.renewDeadline=1500ms"], "renewDeadline"),
+        (&["--set", "leaderElection.bogus=1"], "bogus"),
     ];
     for (args, mentions) in cases {
         let err = render_error(args);
@@ -529,6 +592,15 @@ fn the_chart_defaults_match_the_binary() {
     let chart_yaml: Value = serde_yaml::from_str(&std::fs::read_to_string(chart().join("Chart.yaml")).unwrap()).unwrap();
     assert_eq!(str_at(&chart_yaml, &["appVersion"]), env!("CARGO_PKG_VERSION"));
     assert_eq!(str_at(&chart_yaml, &["version"]), env!("CARGO_PKG_VERSION"));
+    // Leader election timings: the chart's defaults are the binary's.
+    let cli = <social_connection_operator::config::Cli as clap::Parser>::try_parse_from(["sco"]).expect("defaults parse");
+    for (key, d) in [
+        ("leaseDuration", cli.run.leader_election_lease_duration),
+        ("renewDeadline", cli.run.leader_election_renew_deadline),
+        ("retryPeriod", cli.run.leader_election_retry_period),
+    ] {
+        assert_eq!(str_at(&values, &["leaderElection", key]), format!("{}s", d.as_secs()), "leaderElection.{key}");
+    }
     // The binary's --help must know every flag the chart passes.
     let help = Command::new(env!("CARGO_BIN_EXE_social-connection-operator")).args(["run", "--help"]).output().expect("run --help");
     let help = String::from_utf8_lossy(&help.stdout);

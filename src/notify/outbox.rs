@@ -22,6 +22,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
+use tokio_util::sync::CancellationToken;
 
 use super::message::{self, Subject};
 use super::stages::{self, BreakReason, Facts, Health, Schedule};
@@ -88,6 +89,8 @@ pub struct Outbox {
     /// Receivers that already accepted a notice not yet delivered to all of the policy's
     /// receivers, by `<uid>/<policy>/<stage key>`: a retry skips them.
     delivered: Mutex<HashMap<String, HashSet<String>>>,
+    /// Cancelled when this process stops leading: every delivery task ends at once.
+    stop: CancellationToken,
 }
 
 /// Policies handled per connection at most (the length limit of `status.notifications`).
@@ -103,8 +106,9 @@ pub struct PolicyWatches {
     pub changed: futures::channel::mpsc::UnboundedReceiver<SocialNotificationPolicy>,
 }
 
-/// Starts a SocialNotificationPolicy watch for every scope (`None`: all namespaces).
-pub fn watch_policies(client: &Client, scopes: &[Option<String>]) -> PolicyWatches {
+/// Starts a SocialNotificationPolicy watch for every scope (`None`: all namespaces). The
+/// watches end when `stop` is cancelled (this process stopped leading).
+pub fn watch_policies(client: &Client, scopes: &[Option<String>], stop: &CancellationToken) -> PolicyWatches {
     let (tx, changed) = futures::channel::mpsc::unbounded();
     let stores = scopes
         .iter()
@@ -116,21 +120,24 @@ pub fn watch_policies(client: &Client, scopes: &[Option<String>]) -> PolicyWatch
             let (reader, writer) = reflector::store();
             let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff().applied_objects();
             let tx = tx.clone();
+            let stop = stop.clone();
             tokio::spawn(async move {
-                stream
-                    .for_each(|r| {
-                        match r {
-                            // Applied to the cache first (reflector), so the woken
-                            // connections see the policy.
-                            Ok(policy) => {
-                                // The controller has stopped when nobody receives.
-                                let _ = tx.unbounded_send(policy);
-                            }
-                            Err(e) => tracing::warn!(error = %e, "watching SocialNotificationPolicies failed; retrying"),
+                let watching = stream.for_each(|r| {
+                    match r {
+                        // Applied to the cache first (reflector), so the woken
+                        // connections see the policy.
+                        Ok(policy) => {
+                            // The controller has stopped when nobody receives.
+                            let _ = tx.unbounded_send(policy);
                         }
-                        std::future::ready(())
-                    })
-                    .await;
+                        Err(e) => tracing::warn!(error = %e, "watching SocialNotificationPolicies failed; retrying"),
+                    }
+                    std::future::ready(())
+                });
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = watching => {}
+                }
             });
             reader
         })
@@ -179,7 +186,15 @@ impl Outbox {
             busy: Mutex::default(),
             written: Mutex::default(),
             delivered: Mutex::default(),
+            stop: CancellationToken::new(),
         })
+    }
+
+    /// Ends every delivery task, running or future, when `stop` is cancelled: a process that
+    /// stopped leading sends nothing more (leader election).
+    pub fn stopped_by(mut self, stop: CancellationToken) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// The policies of the connection's namespace whose selector matches its labels.
@@ -228,7 +243,12 @@ impl Outbox {
         let this = self.clone();
         let conn = conn.clone();
         tokio::spawn(async move {
-            this.process(&conn, &policies).await;
+            // Dropping the delivery mid-way is safe: only a recorded notice counts as sent,
+            // and the next leader sends what is not recorded.
+            tokio::select! {
+                () = this.stop.cancelled() => return,
+                () = this.process(&conn, &policies) => {}
+            }
             if let Ok(mut busy) = this.busy.lock() {
                 busy.remove(&uid);
             }

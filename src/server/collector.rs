@@ -5,6 +5,8 @@
 //! Labels are `namespace`, `name` and `provider`, plus fixed vocabularies (condition types,
 //! statuses and reasons of [`crate::conditions`]); never account ids, tokens or messages.
 
+use std::sync::{Arc, RwLock};
+
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
@@ -179,15 +181,53 @@ pub fn encode_series(connections: &[ConnectionSeries], mut encoder: DescriptorEn
     Ok(())
 }
 
+/// Where the collector finds the controller's store: the current leadership term's, or none
+/// while this replica stands by (only the leader exports per-connection series, so that two
+/// replicas never report the same connection).
+#[derive(Clone, Default)]
+pub struct StoreSlot(Arc<RwLock<Option<Store<SocialConnection>>>>);
+
+impl From<Store<SocialConnection>> for StoreSlot {
+    fn from(store: Store<SocialConnection>) -> Self {
+        StoreSlot(Arc::new(RwLock::new(Some(store))))
+    }
+}
+
+/// Empties its [`StoreSlot`] when dropped (the term ended).
+pub struct HeldStore(StoreSlot);
+
+impl Drop for HeldStore {
+    fn drop(&mut self) {
+        *self.0.0.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+impl StoreSlot {
+    /// Puts a term's store in the slot until the returned guard is dropped.
+    pub fn hold(&self, store: Store<SocialConnection>) -> HeldStore {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
+        HeldStore(self.clone())
+    }
+
+    fn current(&self) -> Option<Store<SocialConnection>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 /// The scrape-time collector over the controller's store of connections.
 pub struct ConnectionCollector {
-    store: Store<SocialConnection>,
+    store: StoreSlot,
 }
 
 impl ConnectionCollector {
     /// A collector reading `store` (a reader clone of the controller's store).
     pub fn new(store: Store<SocialConnection>) -> Self {
-        ConnectionCollector { store }
+        ConnectionCollector { store: store.into() }
+    }
+
+    /// A collector reading whatever store `slot` holds at scrape time.
+    pub fn over(slot: StoreSlot) -> Self {
+        ConnectionCollector { store: slot }
     }
 }
 
@@ -199,7 +239,8 @@ impl std::fmt::Debug for ConnectionCollector {
 
 impl Collector for ConnectionCollector {
     fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut connections: Vec<ConnectionSeries> = self.store.state().iter().filter_map(|o| ConnectionSeries::of(o)).collect();
+        let Some(store) = self.store.current() else { return encode_series(&[], encoder) };
+        let mut connections: Vec<ConnectionSeries> = store.state().iter().filter_map(|o| ConnectionSeries::of(o)).collect();
         connections.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         encode_series(&connections, encoder)
     }

@@ -18,7 +18,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::collector::ConnectionCollector;
+use super::collector::{ConnectionCollector, StoreSlot};
 use crate::api::{ProviderKind, SocialConnection};
 use crate::notify::{DeliveryObserver, ReceiverKind};
 use crate::providers::http::{ProviderCall, RequestObserver, RequestResult};
@@ -140,6 +140,16 @@ impl Metrics {
     /// The registry with every family, and the per-connection collector over `store` when
     /// given (the controller's store; tests of other parts pass `None`).
     pub fn new(store: Option<Store<SocialConnection>>) -> Self {
+        Self::build(store.map(StoreSlot::from))
+    }
+
+    /// The registry with the per-connection collector over whatever store `slot` holds: the
+    /// current leadership term's, none while standing by.
+    pub fn for_terms(slot: StoreSlot) -> Self {
+        Self::build(Some(slot))
+    }
+
+    fn build(store: Option<StoreSlot>) -> Self {
         let mut registry = Registry::default();
         let provider_requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -191,7 +201,7 @@ impl Metrics {
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
         if let Some(store) = store {
-            registry.register_collector(Box::new(ConnectionCollector::new(store)));
+            registry.register_collector(Box::new(ConnectionCollector::over(store)));
         }
         Metrics { registry, provider_requests, provider_request_duration, refreshes, revokes, reconcile_duration, status_writes, notices }
     }

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use axum::Router;
 
 /// The health, readiness and metrics routes.
-pub fn router(watches: readiness::WatchHealth, metrics: Arc<metrics::Metrics>) -> Router {
-    health::routes(watches).merge(metrics::routes(metrics))
+pub fn router(readiness: readiness::Readiness, metrics: Arc<metrics::Metrics>) -> Router {
+    health::routes(readiness).merge(metrics::routes(metrics))
 }
 
 /// Serves `app` on `addr` until the task is aborted; a bind or serve failure is logged (the

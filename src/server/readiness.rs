@@ -84,6 +84,8 @@ pub enum NotReady {
     NotListed(&'static str),
     /// A watch is failing; the text is its last error.
     Failing(&'static str, String),
+    /// Leader election is on and the leader Lease could not be set up yet.
+    Starting,
 }
 
 impl std::fmt::Display for NotReady {
@@ -91,6 +93,7 @@ impl std::fmt::Display for NotReady {
         match self {
             NotReady::NotListed(w) => write!(f, "watch {w} has not listed yet"),
             NotReady::Failing(w, e) => write!(f, "watch {w} is failing: {e}"),
+            NotReady::Starting => f.write_str("setting up leader election: the leader Lease was not read yet"),
         }
     }
 }
@@ -117,6 +120,53 @@ impl WatchHealth {
             }
         }
         Ok(())
+    }
+}
+
+/// The process's role, for `/readyz`.
+#[derive(Debug, Clone, Default)]
+enum Phase {
+    /// Leader election is setting up.
+    #[default]
+    Starting,
+    /// Another replica leads; this one waits to take over.
+    Standby,
+    /// This process reconciles; its watches decide.
+    Leading(WatchHealth),
+}
+
+/// What `/readyz` answers: a leader is ready when its watches are (see [`WatchHealth`]); a
+/// replica standing by is ready once it reached the API server (it read the leader Lease):
+/// it runs no watches, and a rolling update needs the new replica Ready while the old one
+/// still leads.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    phase: Arc<Mutex<Phase>>,
+}
+
+impl Readiness {
+    fn set(&self, p: Phase) {
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = p;
+    }
+
+    /// This process stands by.
+    pub fn standby(&self) {
+        self.set(Phase::Standby);
+    }
+
+    /// This process leads with these watches.
+    pub fn leading(&self, watches: WatchHealth) {
+        self.set(Phase::Leading(watches));
+    }
+
+    /// `Ok` with the role (`ready` for the leader, `standby`), or why the process is not ready.
+    pub fn check(&self) -> Result<&'static str, NotReady> {
+        let phase = self.phase.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match phase {
+            Phase::Starting => Err(NotReady::Starting),
+            Phase::Standby => Ok("standby"),
+            Phase::Leading(w) => w.readiness().map(|()| "ready"),
+        }
     }
 }
 
@@ -159,6 +209,20 @@ mod tests {
         assert!(!is_failing(&s, now));
         let s = WatchState { last_error: Some(now), ..s };
         assert!(is_failing(&s, now));
+    }
+
+    #[test]
+    fn a_standby_is_ready_and_a_leader_as_ready_as_its_watches() {
+        let r = Readiness::default();
+        assert_eq!(r.check(), Err(NotReady::Starting));
+        r.standby();
+        assert_eq!(r.check(), Ok("standby"));
+        let h = WatchHealth::default();
+        let w = h.register("things");
+        r.leading(h);
+        assert_eq!(r.check(), Err(NotReady::NotListed("things")));
+        w.observe::<ConfigMap>(&Ok(watcher::Event::InitDone));
+        assert_eq!(r.check(), Ok("ready"));
     }
 
     #[test]

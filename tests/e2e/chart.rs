@@ -173,10 +173,14 @@ impl ChartOperator {
                             // The revoke finalizer (metadata.finalizers), so that only this
                             // operator adds and releases it here.
                             {"apiGroups": ["social.connections.dev"], "apiVersions": ["*"], "operations": ["UPDATE"], "resources": ["socialconnections"]},
+                            // Refresh write-back: the harness's operator may refresh too (the
+                            // scenario's provider keeps its refresh token), but only the
+                            // chart's operator may store the result.
+                            {"apiGroups": [""], "apiVersions": ["*"], "operations": ["UPDATE"], "resources": ["secrets"]},
                         ]},
                         "validations": [{
                             "expression": format!("request.userInfo.username == '{sa_user}'"),
-                            "message": "only the chart's ServiceAccount writes status, finalizers and Events in this namespace",
+                            "message": "only the chart's ServiceAccount writes status, finalizers, Events and Secrets in this namespace",
                         }],
                     },
                 },
@@ -208,6 +212,9 @@ impl ChartOperator {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_social-connection-operator"));
         cmd.arg("run")
             .args(["--namespace", &watched])
+            // Leader election exactly as the chart's Deployment passes it (the Lease in the
+            // release namespace, with the chart's Role there).
+            .args(chart_leader_args(&release, &system_ns, &["--set", "crds.enabled=false", "--set", &watch]))
             .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
             .args(["--log-format", "json"])
             .env("KUBECONFIG", &sa_kubeconfig)
@@ -268,10 +275,13 @@ impl ChartOperator {
         let watch = format!("watchNamespaces={{{}}}", self.watched);
         let docs = rendered_rbac(&self.release, &self.system_ns, &["--set", "crds.enabled=false", "--set", &watch]);
         let roles: Vec<&serde_json::Value> = docs.iter().filter(|d| d["kind"] == "Role").collect();
-        assert_eq!(roles.len(), 1, "one Role for one watched namespace: {docs:#?}");
+        assert_eq!(roles.len(), 2, "one Role for one watched namespace and leader election's: {docs:#?}");
         assert!(docs.iter().all(|d| d["kind"] != "ClusterRole"), "no ClusterRole with watchNamespaces");
-        assert_eq!(roles[0]["metadata"]["namespace"], self.watched.as_str());
-        granted_by(roles[0])
+        let namespaces: BTreeSet<&str> = roles.iter().filter_map(|r| r["metadata"]["namespace"].as_str()).collect();
+        assert_eq!(namespaces, [self.watched.as_str(), self.system_ns.as_str()].into());
+        // A permission granted in the wrong namespace would be refused (403), which
+        // assert_least_privilege also fails on.
+        roles.into_iter().flat_map(granted_by).collect()
     }
 
     /// The operator's log must show no refused request: its RBAC was enough for everything.
@@ -363,12 +373,37 @@ fn rendered_rbac(release: &str, namespace: &str, values: &[&str]) -> Vec<serde_j
         .collect()
 }
 
+/// The leader election arguments the chart's Deployment passes, rendered by `helm template`.
+fn chart_leader_args(release: &str, namespace: &str, values: &[&str]) -> Vec<String> {
+    let chart = path(CHART);
+    let mut args = vec!["template", release, chart.to_str().unwrap(), "--namespace", namespace];
+    args.extend_from_slice(values);
+    let (ok, out, err) = helm(&args);
+    assert!(ok, "helm template failed: {err}");
+    let deploy = serde_yaml::Deserializer::from_str(&out)
+        .filter_map(|d| <Option<serde_json::Value> as serde::Deserialize>::deserialize(d).expect("rendered YAML"))
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let leader: Vec<String> = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .filter(|a| a.starts_with("--leader-election"))
+        .map(String::from)
+        .collect();
+    assert!(leader.iter().any(|a| a == "--leader-election"), "leader election is on by default: {leader:?}");
+    leader
+}
+
 /// What every chart scenario makes the operator do, so the audit log shows each permission:
 /// a connection becomes Ready (list/watch connections and Secret metadata, get the Secret, apply
 /// status), a connection whose Secret is missing gets a SecretNotFound Event (events.k8s.io
-/// create) and recovers once the Secret exists (the metadata watch maps it), and a connection
+/// create) and recovers once the Secret exists (the metadata watch maps it), a connection
 /// with revokeOnDelete gets the revoke finalizer and, deleted, releases it after revoking
-/// (socialconnections patch). Returns the tokens.
+/// (socialconnections patch), and a labelled Secret whose token is about to expire is refreshed
+/// and written back (Secret update). Leader election (the operator runs with the chart's flags)
+/// gets, creates and patches the Lease. Returns the tokens.
 async fn exercise_the_operator(client: &Client, ns: &str) -> Vec<String> {
     let revoked = fakes::token("valid");
     secret(client, ns, "yt-token", &[("access_token", &revoked)]).await;
@@ -402,7 +437,37 @@ async fn exercise_the_operator(client: &Client, ns: &str) -> Vec<String> {
     let later = fakes::token("page");
     secret(client, ns, "later-token", &[("access_token", &later)]).await;
     wait_condition(client, ns, "later", "Ready", "True", "AllChecksPassed").await;
-    vec![token, later, revoked]
+
+    // Refresh write-back into a labelled Secret: a YouTube token expiring in 5 minutes (inside
+    // the refresh window) with a refresh token Google keeps (so that the harness's operator,
+    // which may refresh it too, cannot spend it; the admission policy lets only the chart's
+    // operator store the result).
+    secret(client, ns, "google-app", &[("client_id", "cid-app"), ("client_secret", "app-secret-value")]).await;
+    let access = fakes::token("valid");
+    let refresh = fakes::token("valid");
+    let soon = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_mins(5)).expect("time");
+    let soon = soon.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    crate::refresh::token_secret(
+        client,
+        ns,
+        "yt-refresh",
+        &[("access_token", &access), ("refresh_token", &refresh), ("expires_at", &soon)],
+        true,
+    )
+    .await;
+    connection(
+        client,
+        ns,
+        "channel",
+        json!({"provider": "youtube", "account": {"id": fakes::YOUTUBE_CHANNEL_ID}, "secretRef": {"name": "yt-refresh"}, "appSecretRef": {"name": "google-app"}}),
+    )
+    .await;
+    let st = wait_for(client, ns, "channel", "a stored refresh", |s| s.refresh_count.unwrap_or(0) >= 1).await;
+    assert!(st.last_refresh_time.is_some());
+    let stored = crate::refresh::secret_value(client, ns, "yt-refresh", "access_token").await.expect("access_token");
+    assert_ne!(stored, access, "the refreshed token is stored in the labelled Secret");
+    wait_condition(client, ns, "channel", "Ready", "True", "AllChecksPassed").await;
+    vec![token, later, revoked, access, refresh, stored]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,7 +495,7 @@ async fn the_chart_installs_with_default_values_upgrades_and_keeps_its_crd_on_un
     assert!(ok, "{err}");
     let deploy: serde_json::Value = serde_json::from_str(&deploy).unwrap();
     assert_eq!(deploy["spec"]["replicas"], 1);
-    assert_eq!(deploy["spec"]["strategy"]["type"], "Recreate");
+    assert_eq!(deploy["spec"]["strategy"]["type"], "RollingUpdate", "safe with leader election, on by default");
     assert_eq!(deploy["spec"]["template"]["spec"]["serviceAccountName"], name.as_str());
     assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
     let (ok, crd, err) = w.kubectl(&["get", "crd", "socialconnections.social.connections.dev", "-o", "json"], None);
@@ -443,17 +508,26 @@ async fn the_chart_installs_with_default_values_upgrades_and_keeps_its_crd_on_un
     // the_cluster_wide_chart_grants_exactly_what_its_operator_used_on_a_cluster_of_its_own), and
     // the API server refuses what the operator must never do.
     let sa = format!("system:serviceaccount:{ns}:{name}");
+    let lease = format!("leases.coordination.k8s.io/{name}");
     for (allowed, args) in [
         (true, &["list", "secrets", "--all-namespaces"][..]),
         (true, &["watch", "socialconnections.social.connections.dev", "--all-namespaces"]),
         (true, &["patch", "socialconnections.social.connections.dev", "--subresource=status", "-n", "default"]),
         (true, &["create", "events.events.k8s.io", "-n", "default"]),
         (true, &["patch", "socialconnections.social.connections.dev", "-n", "default"]),
+        // Refresh write-back (the operator itself writes only labelled Secrets).
+        (true, &["update", "secrets", "-n", "default"]),
+        // Leader election: the Lease in the release namespace, nowhere else.
+        (true, &["create", "leases.coordination.k8s.io", "-n", &ns]),
+        (true, &["patch", &lease, "-n", &ns]),
+        (true, &["get", &lease, "-n", &ns]),
+        (false, &["patch", "leases.coordination.k8s.io/other-lease", "-n", &ns]),
+        (false, &["update", &lease, "-n", &ns]),
+        (false, &["create", "leases.coordination.k8s.io", "-n", "default"]),
         (false, &["patch", "secrets", "-n", "default"]),
         (false, &["update", "socialconnections.social.connections.dev", "-n", "default"]),
         (false, &["create", "secrets", "-n", "default"]),
         (false, &["delete", "secrets", "-n", "default"]),
-        (false, &["update", "secrets", "-n", "default"]),
         (false, &["create", "socialconnections.social.connections.dev", "-n", "default"]),
         (false, &["delete", "socialconnections.social.connections.dev", "-n", "default"]),
         (false, &["get", "configmaps", "-n", "default"]),
@@ -641,14 +715,16 @@ async fn the_cluster_wide_chart_grants_exactly_what_its_operator_used_on_a_clust
     assert!(ok, "TokenRequest for {sa} failed: {err}");
     let dir = tempfile::tempdir().expect("temp dir");
     let sa_kubeconfig = token_kubeconfig(&cp.kubeconfig, dir.path(), token.trim(), &system_ns);
-    let mut op = OperatorProcess::spawn(&sa_kubeconfig, &[], &dir.path().join("operator.log"));
+    let leader = chart_leader_args(&release, &system_ns, &[]);
+    let mut op = OperatorProcess::spawn_with(&sa_kubeconfig, &[], &dir.path().join("operator.log"), &leader);
 
     exercise_the_operator(&client, &watched).await;
     assert!(op.alive(), "the chart's operator exited:\n{}", op.output());
 
     let docs = rendered_rbac(&release, &system_ns, &[]);
-    assert_eq!(docs.len(), 1, "one ClusterRole and no Role by default: {docs:#?}");
-    assert_eq!(docs[0]["kind"], "ClusterRole");
+    assert_eq!(docs.len(), 2, "one ClusterRole and leader election's Role by default: {docs:#?}");
+    let kinds: BTreeSet<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert_eq!(kinds, ["ClusterRole", "Role"].into());
     let usage = usage_of(&cp.audit_log(), &sa_user);
     // Cluster-wide means cluster-scoped list and watch (no namespace in the request).
     let text = std::fs::read_to_string(cp.audit_log()).expect("audit log");
@@ -657,7 +733,8 @@ async fn the_cluster_wide_chart_grants_exactly_what_its_operator_used_on_a_clust
         ev["verb"] == "watch" && ev["objectRef"]["resource"] == "socialconnections" && ev["objectRef"]["namespace"].is_null()
     });
     assert!(cluster_scoped_watch, "the cluster-wide operator should watch SocialConnections of every namespace");
-    assert_least_privilege("cluster-wide ClusterRole", &granted_by(&docs[0]), &usage);
+    let granted: BTreeSet<Permission> = docs.iter().flat_map(granted_by).collect();
+    assert_least_privilege("cluster-wide ClusterRole and leader election Role", &granted, &usage);
 }
 
 #[tokio::test(flavor = "multi_thread")]

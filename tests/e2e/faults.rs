@@ -31,6 +31,8 @@ fn faults_control_plane() -> &'static ControlPlane {
     CP.get_or_init(|| ControlPlane::start("faults"))
 }
 
+/// The fault suite's private control plane (also the leader-election test's: the harness's
+/// operator does not run there).
 pub async fn shared_control_plane() -> &'static ControlPlane {
     tokio::task::spawn_blocking(faults_control_plane).await.expect("join")
 }

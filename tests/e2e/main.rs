@@ -11,6 +11,7 @@ mod chart;
 mod connect;
 mod faults;
 mod kubectl;
+mod leader;
 mod metrics;
 mod notify;
 mod plugin;

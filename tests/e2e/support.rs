@@ -550,6 +550,11 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
 impl OperatorProcess {
     /// Starts the operator binary.
     pub fn spawn(kubeconfig: &Path, namespaces: &[&str], log: &Path) -> OperatorProcess {
+        Self::spawn_with(kubeconfig, namespaces, log, &[])
+    }
+
+    /// Starts the operator binary with extra arguments of `run`.
+    pub fn spawn_with(kubeconfig: &Path, namespaces: &[&str], log: &Path, extra: &[String]) -> OperatorProcess {
         let w = world();
         let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("operator log");
         let mut cmd = Command::new(operator_binary());
@@ -558,6 +563,7 @@ impl OperatorProcess {
         for ns in namespaces {
             cmd.args(["--namespace", ns]);
         }
+        cmd.args(extra);
         cmd.env("KUBECONFIG", kubeconfig)
             .env("SOCIAL_PROVIDER_ENDPOINTS", &w.endpoints)
             .env("RUST_LOG", "info,social_connection_operator=debug")

@@ -68,10 +68,14 @@ that needs a new verb adds it here together with the scenario that uses it.
 */}}
 {{- define "sco.rules" -}}
 # Secrets are watched as metadata only (list, watch), so a changed Secret wakes the connections
-# that reference it, and read one at a time when a connection is checked (get). Never written.
+# that reference it, and read one at a time when a connection is checked (get). Written only to
+# store a refreshed token (update: a PUT carrying the resourceVersion just read, so a concurrent
+# writer makes it fail), and only into Secrets labelled social.connections.dev/managed: "true",
+# which the operator checks itself on the object it is about to write (RBAC cannot select by
+# label).
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "update"]
 # Events are recorded with the events.k8s.io/v1 API (kube-runtime's Recorder), one per
 # transition: create. (The Recorder patches an Event only for a repeat on the same object
 # version, which one Event per transition never makes.)
@@ -105,4 +109,25 @@ that needs a new verb adds it here together with the scenario that uses it.
   resources: ["socialconnections"]
   verbs: ["get", "patch"]
 {{- end }}
+{{- end }}
+
+{{/* The leader Lease's name. */}}
+{{- define "sco.leaseName" -}}
+{{- default (include "sco.fullname" .) .Values.leaderElection.leaseName }}
+{{- end }}
+
+{{/*
+Leader election (kube-lease-manager), in the release namespace only: it reads the Lease (get),
+creates it when it is missing (create, which RBAC cannot limit to a name), and renews, takes over
+and releases it with patches (server-side apply and strategic merge; never update). get and
+patch only on this one Lease. Proven from the audit log like sco.rules.
+*/}}
+{{- define "sco.leaseRules" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["create"]
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  resourceNames: [{{ include "sco.leaseName" . | quote }}]
+  verbs: ["get", "patch"]
 {{- end }}
