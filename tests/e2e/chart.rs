@@ -792,6 +792,7 @@ async fn with_the_connect_flow_on_the_chart_grants_exactly_what_the_callback_use
     cmd.arg("run")
         .args(["--namespace", &watched, "--health-addr", &format!("127.0.0.1:{}", free_port()), "--log-format", "json"])
         .args(["--connect-public-url", &public, "--connect-addr", &format!("127.0.0.1:{port}")])
+        .args(chart_leader_args(&release, &system_ns, &values))
         .arg("--connect-state-key-file")
         .arg(&key_file)
         .env("KUBECONFIG", &sa_kubeconfig)
@@ -839,7 +840,8 @@ async fn with_the_connect_flow_on_the_chart_grants_exactly_what_the_callback_use
 
     let docs = rendered_rbac(&release, &system_ns, &values);
     let roles: Vec<&serde_json::Value> = docs.iter().filter(|d| d["kind"] == "Role").collect();
-    assert_eq!(roles.len(), 1, "one Role for one watched namespace: {docs:#?}");
+    assert_eq!(roles.len(), 2, "one Role for one watched namespace and leader election's: {docs:#?}");
     let usage = usage_of(&cp.audit_log(), &sa_user);
-    assert_least_privilege("namespaced Role with the connect flow", &granted_by(roles[0]), &usage);
+    let granted: BTreeSet<Permission> = roles.into_iter().flat_map(granted_by).collect();
+    assert_least_privilege("namespaced Role with the connect flow, and leader election's", &granted, &usage);
 }
