@@ -70,6 +70,16 @@ pub enum PluginError {
         /// How long it waited.
         timeout: Duration,
     },
+    /// --wait on a suspended connection, which the operator does not check or refresh.
+    #[error("socialconnection {namespace}/{name} is suspended (spec.suspend: true): the operator will not handle the {what} request")]
+    Suspended {
+        /// check or refresh.
+        what: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
     /// A NAME was given with --all-namespaces.
     #[error("a NAME needs one namespace: use -n instead of -A")]
     NameWithAllNamespaces,
@@ -316,6 +326,9 @@ async fn request(ctx: &Ctx, req: Request, targets: Vec<(String, String)>, wait: 
                 if req.handled(&conn, &value) {
                     *r = RequestResult::new(&conn, &value, true);
                     break;
+                }
+                if conn.spec.is_suspended() {
+                    return Err(PluginError::Suspended { what: req.word(), namespace: r.namespace.clone(), name: r.name.clone() });
                 }
                 if Instant::now() >= deadline {
                     return Err(PluginError::Timeout {

@@ -14,16 +14,20 @@ use social_connection_operator::api::{CHECK_REQUESTED_ANNOTATION, SocialConnecti
 use crate::refresh::{app_secret, secret_value, token_secret};
 use crate::support::*;
 
-/// Every output of the plugin in this process, for the leak checks.
-fn run_in(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
-    let w = world();
+/// PATH with the plugin's directory (cargo's, holding `kubectl-socialconn`) and kubectl's.
+fn plugin_path() -> std::ffi::OsString {
     let plugin = PathBuf::from(env!("CARGO_BIN_EXE_kubectl-socialconn"));
     let plugin_dir = plugin.parent().expect("the plugin's directory");
-    let path = std::env::join_paths([plugin_dir, w.bin_dir.as_path()]).expect("PATH");
+    std::env::join_paths([plugin_dir, world().bin_dir.as_path()]).expect("PATH")
+}
+
+/// `kubectl socialconn ARGS` with `kubeconfig` in KUBECONFIG; (success, stdout, stderr).
+fn run_in(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
+    let w = world();
     let out = Command::new(w.bin_dir.join("kubectl"))
         .arg("socialconn")
         .args(args)
-        .env("PATH", path)
+        .env("PATH", plugin_path())
         .env("KUBECONFIG", kubeconfig)
         .env_remove("KUBECTL_PLUGINS_PATH")
         .stdin(Stdio::null())
@@ -176,6 +180,17 @@ async fn status_shows_a_ready_and_a_revoked_connection_with_secret_metadata_even
     outputs.push(format!("{out}{err}"));
     assert!(success && out.contains(&format!("{ns}/good")), "--kubeconfig wins over KUBECONFIG: {err}{out}");
 
+    // --help of each command, through kubectl; a bad command line exits 2.
+    for cmd in ["status", "check", "refresh", "reauth-url", "needs-attention"] {
+        let out = ok(&[cmd, "--help"], &mut outputs);
+        assert!(out.contains(&format!("Usage: kubectl socialconn {cmd}")), "{out}");
+        assert!(out.contains("--namespace") && out.contains("--output"), "{out}");
+    }
+    let (success, _, err) = run(&["check", "-n", &ns]);
+    assert!(!success && err.contains("required"), "{err}");
+    let code = Command::new(w.bin_dir.join("kubectl")).args(["socialconn", "bogus"]).env("PATH", plugin_path()).output().expect("kubectl");
+    assert_eq!(code.status.code(), Some(2), "{}", String::from_utf8_lossy(&code.stderr));
+
     assert_no_token_in(&outputs, &[&good, &revoked, &csec]);
 }
 
@@ -237,6 +252,12 @@ async fn check_wait_returns_the_result_of_the_new_check_and_a_selector_picks_con
     assert!(err.contains("no socialconnections matched"), "{err}");
     let err = fails(&["check", "ghost", "-n", &ns], &mut outputs);
     assert!(err.contains("not found"), "{err}");
+
+    // --wait gives up at once on a suspended connection (the operator never handles it).
+    let suspend = json!({"spec": {"suspend": true}});
+    api.patch("two", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&suspend)).await.expect("suspend");
+    let err = fails(&["check", "two", "-n", &ns, "--wait", "--timeout", "30s"], &mut outputs);
+    assert!(err.contains(&format!("socialconnection {ns}/two is suspended")), "{err}");
 
     assert_no_token_in(&outputs, &[&t1, &t2]);
 }
