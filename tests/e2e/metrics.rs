@@ -126,3 +126,33 @@ async fn metrics_show_connections_in_known_states_and_forget_deleted_ones() {
     assert_eq!(http_status(w.health_port, "/readyz"), Some(200));
     assert_eq!(http_status(w.health_port, "/healthz"), Some(200));
 }
+
+/// The chart's metrics Service and dashboard ConfigMap are objects the real API server accepts
+/// (server-side dry run; the ServiceMonitor and PrometheusRule need prometheus-operator's CRDs,
+/// which this control plane does not have: tests/chart.rs checks their shape and promtool their
+/// rules).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_charts_metrics_service_and_dashboard_are_accepted_by_the_api_server() {
+    let w = world();
+    let client = w.client().await;
+    let ns = namespace(&client, "metrics-chart").await;
+    let home = std::env::temp_dir().join(format!("sco-e2e-helm-metrics-{}", std::process::id()));
+    let chart = repo().join("charts/social-connection-operator");
+    let out = std::process::Command::new(w.bin_dir.join("helm"))
+        .args(["template", "rel"])
+        .arg(&chart)
+        .args(["--namespace", &ns, "--set", "metrics.enabled=true", "--set", "metrics.dashboard.enabled=true"])
+        .args(["--show-only", "templates/metrics-service.yaml", "--show-only", "templates/dashboard.yaml"])
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .env("KUBECONFIG", "/nonexistent")
+        .output()
+        .expect("run helm");
+    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+    let rendered = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (ok, stdout, stderr) = w.kubectl(&["apply", "--dry-run=server", "-n", &ns, "-f", "-"], Some(&rendered));
+    assert!(ok, "the API server refused the chart's metrics objects: {stderr}");
+    assert!(stdout.contains("service/rel-social-connection-operator-metrics created (server dry run)"), "{stdout}");
+    assert!(stdout.contains("configmap/rel-social-connection-operator-dashboard created (server dry run)"), "{stdout}");
+}
