@@ -21,6 +21,7 @@ use super::policy::revoke::{self, Attempt, FinalizerChange, Next};
 use super::reconcile::get_secret;
 use crate::api::{REVOKE_FINALIZER, SocialConnection};
 use crate::error::Result;
+use crate::providers::http::ProviderCall;
 use crate::providers::{self, AppCredentials, CheckInput, RevokeOutcome};
 use crate::secrets;
 use crate::server::metrics::RevokeResult;
@@ -178,7 +179,7 @@ async fn revoke_once(obj: &SocialConnection, ctx: &Context) -> Result<RevokeOutc
         token_issued_at: None,
         now: Timestamp::now(),
     };
-    Ok(match (provider.revoke(&ctx.http, &input).await, app_problem) {
+    Ok(match (provider.revoke(&ctx.http.for_call(ProviderCall::Revoke), &input).await, app_problem) {
         (RevokeOutcome::Skipped { why }, Some(problem)) => RevokeOutcome::Skipped { why: format!("{why} ({problem})") },
         (outcome, _) => outcome,
     })

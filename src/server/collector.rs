@@ -28,6 +28,8 @@ pub const READY_STATUS: &str = "socialconnection_ready_status";
 pub const CONDITION: &str = "socialconnection_condition";
 /// When a check last got a definite answer.
 pub const LAST_SUCCESSFUL_CHECK: &str = "socialconnection_last_successful_check_timestamp_seconds";
+/// When the refresh window opens, while an automatic refresh will renew the token.
+pub const RENEWAL: &str = "socialconnection_renewal_timestamp_seconds";
 /// When the next check is scheduled.
 pub const NEXT_CHECK: &str = "socialconnection_next_check_timestamp_seconds";
 /// The effective check interval of connections whose checks are not suspended.
@@ -59,6 +61,8 @@ pub struct ConnectionSeries {
     pub last_successful_check: Option<i64>,
     /// `status.nextCheckTime`.
     pub next_check: Option<i64>,
+    /// `status.renewalTime`.
+    pub renewal: Option<i64>,
     /// The effective check interval in seconds; `None` while checks are suspended.
     pub check_interval: Option<u64>,
 }
@@ -99,6 +103,7 @@ impl ConnectionSeries {
             data_access_expiration: secs(&status.data_access_expires_at),
             last_successful_check: secs(&status.last_successful_check_time),
             next_check: secs(&status.next_check_time),
+            renewal: secs(&status.renewal_time),
             check_interval: (!obj.spec.is_suspended()).then(|| obj.spec.check_interval().as_secs()),
         })
     }
@@ -118,7 +123,7 @@ fn sample(family: &mut MetricEncoder<'_>, c: &ConnectionSeries, extra: &[(&'stat
 /// Encodes the per-connection families of `connections` (sorted for a stable output).
 pub fn encode_series(connections: &[ConnectionSeries], mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
     type Get = fn(&ConnectionSeries) -> Option<i64>;
-    let timestamps: [(&str, &str, Get); 5] = [
+    let timestamps: [(&str, &str, Get); 6] = [
         (TOKEN_EXPIRATION, "When the connection's access token expires (status.expiresAt), in seconds since the epoch.", |c| {
             c.token_expiration
         }),
@@ -132,6 +137,9 @@ pub fn encode_series(connections: &[ConnectionSeries], mut encoder: DescriptorEn
             c.last_successful_check
         }),
         (NEXT_CHECK, "When the operator will next check the connection.", |c| c.next_check),
+        (RENEWAL, "When the operator will refresh the token (status.renewalTime; only while an automatic refresh will renew it).", |c| {
+            c.renewal
+        }),
     ];
     for (name, help, get) in timestamps {
         let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
@@ -291,6 +299,7 @@ mod tests {
                 "expiresAt": "2026-02-01T00:00:00Z",
                 "lastSuccessfulCheckTime": "2026-01-01T00:00:00Z",
                 "nextCheckTime": "2026-01-01T06:00:00Z",
+                "renewalTime": "2026-01-20T00:00:00Z",
                 "accountName": "Secret Page Name",
                 "tokenFingerprint": "0123456789abcdef",
             }),
@@ -308,6 +317,7 @@ mod tests {
             format!("{TOKEN_EXPIRATION}{{{l}}} 1769904000"),
             format!("{LAST_SUCCESSFUL_CHECK}{{{l}}} 1767225600"),
             format!("{NEXT_CHECK}{{{l}}} 1767247200"),
+            format!("{RENEWAL}{{{l}}} 1768867200"),
             format!("{CHECK_INTERVAL}{{{l}}} 21600"),
             format!("{READY_STATUS}{{{l},condition=\"True\"}} 1"),
             format!("{READY_STATUS}{{{l},condition=\"False\"}} 0"),
