@@ -127,3 +127,53 @@ pub struct RefreshArgs {
     #[command(flatten)]
     pub wait: WaitArgs,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn command_lines_parse_as_kubectl_users_write_them() {
+        let cases: [(&[&str], bool); 12] = [
+            (&["status"], true),
+            (&["status", "shop", "-n", "team", "-o", "json"], true),
+            (&["-n", "team", "status", "shop"], true),
+            (&["status", "-A", "-n", "team"], false),
+            (&["status", "-o", "table"], false),
+            (&["check"], false),
+            (&["check", "--all"], true),
+            (&["check", "-l", "team=shop", "-A", "--wait"], true),
+            (&["check", "shop", "--wait", "--timeout", "soon"], false),
+            (&["refresh"], false),
+            (&["reauth-url", "shop", "--kubeconfig", "/k", "--context", "c"], true),
+            (&["needs-attention", "-A", "-o", "yaml"], true),
+        ];
+        for (args, ok) in cases {
+            let parsed = Cli::try_parse_from(std::iter::once("kubectl-socialconn").chain(args.iter().copied()));
+            assert_eq!(parsed.is_ok(), ok, "{args:?}: {parsed:?}");
+        }
+    }
+
+    #[test]
+    fn wait_timeouts_read_as_durations() {
+        let cli = Cli::try_parse_from(["kubectl-socialconn", "refresh", "shop", "--wait", "--timeout", "90s"]).unwrap();
+        match cli.command {
+            Command::Refresh(r) => {
+                assert!(r.wait.wait);
+                assert_eq!(r.wait.timeout, Duration::from_secs(90));
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["kubectl-socialconn", "check", "shop"]).unwrap();
+        match cli.command {
+            Command::Check(c) => assert_eq!(c.wait.timeout, Duration::from_secs(120)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
