@@ -1,7 +1,8 @@
 //! Leader election end to end (issue 8, "One leader"): two operator processes with
 //! `--leader-election` on one namespace of a control plane where no other operator runs (the
 //! fault suite's private one). Only the leader calls providers; SIGKILL of the leader hands over
-//! to the other within the lease time (the figure is printed); and across the handover no
+//! to the other within the lease time (the figure is printed); a leader cut off from the API
+//! server stops before the other replica starts; and across the SIGKILL handover no
 //! refresh token of a rotating provider (x, pinterest, tiktok, whose fakes kill a used refresh
 //! token and reject it when used again) is used twice, which the fakes' request logs show.
 
@@ -220,4 +221,132 @@ async fn one_of_two_operators_leads_alone_and_a_killed_leader_is_replaced_within
     assert_eq!(a_calls, fake_calls_before_kill, "every provider request before the kill came from the leader");
     let events = events(&client, &ns).await;
     assert!(!events.iter().any(|e| e.1 == "RefreshFailed"), "no refresh failed: {events:?}");
+}
+
+/// The warning of a process that stopped leading.
+const LOST: &str = "lost the leader Lease: stopped reconciling, calling providers and sending notices; standing by";
+
+/// A TCP proxy to the API server that can be cut: while blocked it accepts connections and
+/// holds every byte (requests hang, as behind a network partition), so the process behind it
+/// can neither renew its Lease nor learn that it failed.
+struct Partition {
+    addr: std::net::SocketAddr,
+    blocked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Partition {
+    async fn start(target: String) -> Partition {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let blocked = std::sync::Arc::new(AtomicBool::new(false));
+        let b = blocked.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (b, target) = (b.clone(), target.clone());
+                tokio::spawn(async move {
+                    while b.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let (ri, wi) = inbound.into_split();
+                    let (ro, wo) = outbound.into_split();
+                    tokio::join!(pump(ri, wo, b.clone()), pump(ro, wi, b));
+                });
+            }
+        });
+        Partition { addr, blocked }
+    }
+
+    fn cut(&self) {
+        self.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    blocked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while blocked.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The time of the first line of a JSON log with `message`.
+fn logged_at(log: &str, message: &str) -> Option<jiff::Timestamp> {
+    let needle = format!("\"message\":\"{message}");
+    let line = log.lines().find(|l| l.contains(&needle))?;
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    v["timestamp"].as_str()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_cut_off_from_the_api_server_stops_before_the_other_replica_takes_over() {
+    let cp = crate::faults::shared_control_plane().await;
+    let client = cp.client().await;
+    let ns = namespace(&client, "leader-cut").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token = fakes::token("valid");
+    secret(&client, &ns, "x", &[("access_token", &token)]).await;
+    connection(&client, &ns, "x", json!({"provider": "x", "account": {"id": fakes::X_USER_ID}, "secretRef": {"name": "x"}})).await;
+
+    // A reaches the API server through a proxy the test can cut; B directly.
+    let kubeconfig = std::fs::read_to_string(&cp.kubeconfig).expect("kubeconfig");
+    let server = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server:"))
+        .map(|s| s.trim().trim_matches('"').to_string())
+        .expect("a server in the kubeconfig");
+    let target = server.strip_prefix("https://").expect("https server").to_string();
+    let partition = Partition::start(target).await;
+    let a_kubeconfig = dir.path().join("a-kubeconfig");
+    std::fs::write(&a_kubeconfig, kubeconfig.replace(&server, &format!("https://{}", partition.addr))).expect("write kubeconfig");
+    let lease = "sco-e2e-cut";
+    let mut a = OperatorProcess::spawn_with(&a_kubeconfig, &[&ns], &dir.path().join("a.log"), &leader_args(&ns, lease));
+    wait_for_message(&mut a, "became the leader", Duration::from_secs(60)).await;
+    wait_condition(&client, &ns, "x", "Ready", "True", "AllChecksPassed").await;
+    let mut b = OperatorProcess::spawn_with(&cp.kubeconfig, &[&ns], &dir.path().join("b.log"), &leader_args(&ns, lease));
+    wait_for_message(&mut b, "standing by: another replica holds the leader Lease", Duration::from_secs(60)).await;
+
+    // Cut A off. It must stop within the renew deadline of its last renewal; B may take over
+    // only once the Lease expired, the lease duration after that renewal.
+    let cut_at = jiff::Timestamp::now();
+    partition.cut();
+    wait_for_message(&mut a, LOST, Duration::from_secs(30)).await;
+    wait_for_message(&mut b, "became the leader", Duration::from_secs(60)).await;
+    let (a_log, b_log) = (a.output(), b.output());
+    let stopped = logged_at(&a_log, "lost the leader Lease").expect("A's loss line");
+    let took_over = logged_at(&b_log, "became the leader").expect("B's takeover line");
+    let margin = took_over.duration_since(stopped);
+    println!(
+        "leader election: A cut off at {cut_at}; A stopped {:.1} s later, B took over {:.1} s after the cut: {:.1} s after A stopped",
+        stopped.duration_since(cut_at).as_secs_f64(),
+        took_over.duration_since(cut_at).as_secs_f64(),
+        margin.as_secs_f64()
+    );
+    assert!(a_log.contains("not renewed within the renew deadline"), "A stopped for the deadline:\n{a_log}");
+    assert!(margin.as_secs_f64() > 2.0, "A must stop well before B starts (lease duration 15 s - renew deadline 10 s): {margin:?}");
+    let after_loss = a_log.split_once("lost the leader Lease").map(|(_, rest)| rest).unwrap_or_default();
+    assert_eq!(count_messages(after_loss, "provider request"), 0, "A called a provider after it stopped leading");
+    assert_eq!(count_messages(after_loss, "became the leader"), 0, "A led again while cut off");
+    // B works: a check on request reaches the provider.
+    let patch = json!({"metadata": {"annotations": {social_connection_operator::api::CHECK_REQUESTED_ANNOTATION: "2026-12-07T01:00:00Z"}}});
+    Api::<SocialConnection>::namespaced(client.clone(), &ns)
+        .patch("x", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("annotate");
+    wait_for(&client, &ns, "x", "B's check", |s| s.last_handled_check_request.as_deref() == Some("2026-12-07T01:00:00Z")).await;
+    assert!(count_messages(&b.output(), "provider request") >= 1, "B checks the connection");
 }
