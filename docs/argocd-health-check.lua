@@ -6,9 +6,14 @@
 -- interpreter); tests/chart.rs runs it against sample statuses.
 --
 --   Healthy      Ready=True (ExpiringSoon alone stays Healthy; the message says when)
---   Degraded     Ready=False (Revoked, RoleLost, Expired, SecretNotFound, ScopesMissing, ...),
---                or Ready=Unknown after checks began (the provider failed 3 times in a row)
---   Progressing  before the first check, or while the operator has not seen the latest spec
+--   Degraded     a person must act: Stalled=True (Revoked, RoleLost, Expired, SecretNotFound,
+--                ScopesMissing, SecretAccessDenied, ...); statuses written before Stalled existed:
+--                Ready=False, or Ready=Unknown after checks began
+--   Progressing  before the first check, while the operator has not seen the latest spec, or
+--                while it retries after transient answers (Reconciling=True)
+--
+-- This agrees with kstatus (Flux): Healthy = Current, Degraded = Failed, Progressing =
+-- InProgress; tests/e2e/kstatus.rs checks both on the statuses the operator writes.
 --   Suspended    spec.suspend is true (status keeps its last values)
 
 local function condition(conditions, type)
@@ -68,6 +73,15 @@ if ready.status == "True" then
   else
     hs.message = "Ready"
   end
+  return hs
+end
+
+-- Waiting for a provider's answer (first check failed, or three transient answers in a row):
+-- the operator retries by itself.
+local reconciling = condition(status.conditions, "Reconciling")
+if reconciling ~= nil and reconciling.status == "True" then
+  hs.status = "Progressing"
+  hs.message = "Retrying: " .. describe(reconciling)
   return hs
 end
 

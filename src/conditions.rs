@@ -22,17 +22,25 @@ pub enum ConditionType {
     ExpiringSoon,
     /// Summary: the connection can be used.
     Ready,
+    /// kstatus (abnormal-true): True while a person must act before the connection can work
+    /// again (revoked, expired with no refresh path, role or scopes lost, a Secret to fix).
+    Stalled,
+    /// kstatus (abnormal-true): True while the first check or a retry after a transient answer
+    /// is pending.
+    Reconciling,
 }
 
 impl ConditionType {
     /// All types, in the order they are written to status.
-    pub const ALL: [ConditionType; 6] = [
+    pub const ALL: [ConditionType; 8] = [
         ConditionType::Ready,
         ConditionType::Valid,
         ConditionType::Revoked,
         ConditionType::RoleLost,
         ConditionType::ScopesMissing,
         ConditionType::ExpiringSoon,
+        ConditionType::Stalled,
+        ConditionType::Reconciling,
     ];
 
     /// The condition type as written in status.
@@ -44,6 +52,8 @@ impl ConditionType {
             ConditionType::ScopesMissing => "ScopesMissing",
             ConditionType::ExpiringSoon => "ExpiringSoon",
             ConditionType::Ready => "Ready",
+            ConditionType::Stalled => "Stalled",
+            ConditionType::Reconciling => "Reconciling",
         }
     }
 }
@@ -230,6 +240,17 @@ reasons!(
     }
 );
 
+reasons!(
+    /// Reasons of `Stalled` and `Reconciling` when False (when True they carry the reason of
+    /// the Ready condition they explain).
+    SummaryReason {
+        /// Stalled False: no person needs to act.
+        NoActionNeeded,
+        /// Reconciling False: the last check reached a verdict and nothing is pending.
+        CheckCompleted,
+    }
+);
+
 /// Any condition reason, typed by the condition it belongs to; `Ready` carries its blocker's
 /// reason or `AllChecksPassed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -246,13 +267,17 @@ pub enum Reason {
     Expiry(ExpiryReason),
     /// Ready=True.
     AllChecksPassed,
+    /// `Stalled` or `Reconciling` False.
+    Summary(SummaryReason),
 }
 
 impl Reason {
     /// "Pending" of the given condition type (Ready's is Valid's).
     pub const fn pending(t: ConditionType) -> Self {
         match t {
-            ConditionType::Valid | ConditionType::Ready => Reason::Valid(ValidReason::Pending),
+            ConditionType::Valid | ConditionType::Ready | ConditionType::Stalled | ConditionType::Reconciling => {
+                Reason::Valid(ValidReason::Pending)
+            }
             ConditionType::Revoked => Reason::Revoked(RevokedReason::Pending),
             ConditionType::RoleLost => Reason::Role(RoleReason::Pending),
             ConditionType::ScopesMissing => Reason::Scopes(ScopesReason::Pending),
@@ -269,6 +294,7 @@ impl Reason {
             Reason::Scopes(r) => r.as_str(),
             Reason::Expiry(r) => r.as_str(),
             Reason::AllChecksPassed => "AllChecksPassed",
+            Reason::Summary(r) => r.as_str(),
         }
     }
 
@@ -282,6 +308,9 @@ impl Reason {
             ConditionType::RoleLost => RoleReason::parse(s).map(Reason::Role),
             ConditionType::ScopesMissing => ScopesReason::parse(s).map(Reason::Scopes),
             ConditionType::ExpiringSoon => ExpiryReason::parse(s).map(Reason::Expiry),
+            ConditionType::Stalled | ConditionType::Reconciling => {
+                SummaryReason::parse(s).map(Reason::Summary).or_else(|| Reason::parse(ConditionType::Ready, s))
+            }
             ConditionType::Ready => (s == "AllChecksPassed")
                 .then_some(Reason::AllChecksPassed)
                 .or_else(|| RevokedReason::parse(s).filter(|r| *r != RevokedReason::Pending).map(Reason::Revoked))
@@ -361,6 +390,10 @@ mod tests {
             (ConditionType::Ready, "InsufficientRole", Some(Reason::Role(RoleReason::InsufficientRole))),
             (ConditionType::RoleLost, "Expired", None),
             (ConditionType::ExpiringSoon, "bogus", None),
+            (ConditionType::Stalled, "NoActionNeeded", Some(Reason::Summary(SummaryReason::NoActionNeeded))),
+            (ConditionType::Stalled, "PasswordChanged", Some(Reason::Revoked(RevokedReason::PasswordChanged))),
+            (ConditionType::Reconciling, "RateLimited", Some(Reason::Valid(ValidReason::RateLimited))),
+            (ConditionType::Reconciling, "CheckCompleted", Some(Reason::Summary(SummaryReason::CheckCompleted))),
         ];
         for (t, s, expected) in cases {
             assert_eq!(Reason::parse(t, s), expected, "{t:?} {s}");

@@ -773,16 +773,9 @@ fn notes_tell_a_person_what_to_do_next() {
 // Argo CD health check
 // ---------------------------------------------------------------------------------------------
 
-/// Runs docs/argocd-health-check.lua as Argo CD does (global `obj`, a returned table with
-/// `status` and `message`), with only the base, table, string and math libraries.
-fn argo_health(obj: &serde_json::Value) -> (String, String) {
-    use mlua::{LuaOptions, LuaSerdeExt, StdLib, Table};
-    let script = std::fs::read_to_string(repo().join("docs/argocd-health-check.lua")).unwrap();
-    let lua = mlua::Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default()).unwrap();
-    lua.globals().set("obj", lua.to_value(obj).unwrap()).unwrap();
-    let hs: Table = lua.load(&script).set_name("argocd-health-check.lua").eval().unwrap_or_else(|e| panic!("the health check failed: {e}"));
-    (hs.get::<String>("status").unwrap(), hs.get::<String>("message").unwrap())
-}
+#[path = "common/argo.rs"]
+mod argo;
+use argo::argo_health;
 
 fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
     Condition {
@@ -908,6 +901,27 @@ fn argo_health_is_degraded_for_every_other_reason_ready_is_false_or_unknown_afte
         assert_eq!(s, "Degraded", "{reason}: {m}");
         assert!(m.contains(&reason), "{reason}: {m}");
     }
+}
+
+#[test]
+fn argo_health_is_progressing_while_the_operator_retries_after_transient_answers_and_degraded_when_stalled() {
+    // As kstatus reads them: Reconciling=True is InProgress, Stalled=True is Failed.
+    let retrying = with(
+        passing(),
+        vec![cond("Ready", "Unknown", "ProviderUnavailable", "3 checks failed"), cond("Valid", "Unknown", "ProviderUnavailable", "")],
+    );
+    let mut conditions = retrying.clone();
+    conditions.push(cond("Stalled", "False", "NoActionNeeded", "no person needs to act"));
+    conditions.push(cond("Reconciling", "True", "ProviderUnavailable", "3 checks failed"));
+    let (s, m) = argo_health(&connection(1, false, Some(status(1, conditions))));
+    assert_eq!(s, "Progressing", "{m}");
+    assert!(m.contains("ProviderUnavailable"), "{m}");
+    let mut conditions = with(passing(), vec![cond("Ready", "Unknown", "SecretAccessDenied", "grant get on secrets")]);
+    conditions.push(cond("Stalled", "True", "SecretAccessDenied", "grant get on secrets"));
+    conditions.push(cond("Reconciling", "False", "CheckCompleted", ""));
+    let (s, m) = argo_health(&connection(1, false, Some(status(1, conditions))));
+    assert_eq!(s, "Degraded", "{m}");
+    assert!(m.contains("SecretAccessDenied"), "{m}");
 }
 
 #[test]

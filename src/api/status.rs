@@ -28,7 +28,10 @@ pub struct SocialConnectionStatus {
 
     /// Current state, as Kubernetes conditions of types Valid, Revoked, RoleLost,
     /// ScopesMissing, ExpiringSoon and the summary Ready. Ready is True only when Valid is True
-    /// and Revoked, RoleLost and ScopesMissing are False.
+    /// and Revoked, RoleLost and ScopesMissing are False. Stalled (True while a person must act,
+    /// with the blocker's reason) and Reconciling (True while the first check or a retry after a
+    /// transient answer is pending) follow kstatus, so GitOps tools such as Flux fail a wait on a
+    /// broken connection at once instead of timing out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -14,7 +14,7 @@ use super::events::Notice;
 use super::policy::events::Transition;
 use super::policy::expiry::{ExpiryFacts, Renewability};
 use super::policy::ready::Conds;
-use super::policy::{Cond, consent, events, expiry, failures, fmt_time, previous_cond, ready, role, scopes, verdict};
+use super::policy::{Cond, consent, events, expiry, failures, fmt_time, previous_cond, progress, ready, role, scopes, verdict};
 use super::schedule;
 use crate::api::{MAX_STATUS_NAME_LEN, ProviderKind, SocialConnectionSpec, SocialConnectionStatus, bounded_scopes};
 use crate::conditions::{CondStatus, ConditionType, Reason, ValidReason, condition};
@@ -359,6 +359,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
 
     let conds = Conds { valid, revoked, role, scopes, expiring };
     let ready = ready::decide(&conds);
+    let (stalled, reconciling) = progress::decide(&ready, input.refresh.may_save);
 
     // Reauthorization URL (§2.9): while a person must act.
     let may_save = input.refresh.may_save;
@@ -416,6 +417,8 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
         mk(ConditionType::RoleLost, &conds.role),
         mk(ConditionType::ScopesMissing, &conds.scopes),
         mk(ConditionType::ExpiringSoon, &conds.expiring),
+        mk(ConditionType::Stalled, &stalled),
+        mk(ConditionType::Reconciling, &reconciling),
     ];
     status.not_ready_reason = (!ready.is_true()).then(|| ready.reason.as_str().to_string());
     if next_check <= now {

@@ -10,6 +10,7 @@ mod behaviour;
 mod chart;
 mod connect;
 mod faults;
+mod kstatus;
 mod kubectl;
 mod leader;
 mod metrics;

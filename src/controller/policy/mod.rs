@@ -1,13 +1,14 @@
 //! Pure, clock-injected rules, one small module each, composed by [`super::decision::decide`]:
 //! the token verdict ([`verdict`]), transient-failure counting ([`failures`]), role
 //! ([`role`]), scopes ([`scopes`]), expiry ([`expiry`]), whether a refresh is due
-//! ([`refresh_due`]), revoke on delete ([`revoke`]), the reauthorization URL ([`consent`]), the Ready summary ([`ready`]) and
+//! ([`refresh_due`]), revoke on delete ([`revoke`]), the reauthorization URL ([`consent`]), the Ready summary ([`ready`]), kstatus's Stalled and Reconciling ([`progress`]) and
 //! the Events of a transition ([`events`]). None does I/O; every one has its own table tests.
 
 pub mod consent;
 pub mod events;
 pub mod expiry;
 pub mod failures;
+pub mod progress;
 pub mod ready;
 pub mod refresh_due;
 pub mod revoke;
