@@ -12,7 +12,7 @@ use crate::conditions::{ConditionType, ExpiryReason, Reason, RevokedReason, Role
 /// reason; `None` when nothing is to be done.
 pub const fn what_to_do(reason: Reason) -> Option<&'static str> {
     Some(match reason {
-        Reason::AllChecksPassed => return None,
+        Reason::AllChecksPassed | Reason::Summary(_) => return None,
         Reason::Valid(r) => match r {
             ValidReason::TokenValid => return None,
             ValidReason::Expired => "reconnect (open the reauthorization URL) and store the new token",
