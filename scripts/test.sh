@@ -27,6 +27,7 @@ t1=$SECONDS
 echo "==> building promtool (the chart's alert rule tests; cached after the first run)" >&2
 bash scripts/promtool.sh build >&2
 echo "==> promtool ready after $((SECONDS - t1))s" >&2
+t1=$SECONDS
 echo "==> building kstatus-check (Flux's status library, for tests/e2e/kstatus.rs; cached after the first run)" >&2
 bash scripts/kstatus.sh build >&2
 echo "==> kstatus-check ready after $((SECONDS - t1))s" >&2
