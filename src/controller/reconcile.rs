@@ -98,15 +98,62 @@ async fn app_client_id(api: &Api<Secret>, obj: &SocialConnection) -> Option<Stri
 }
 
 /// Reconciles one SocialConnection; a success resets the object's API-error backoff.
+///
+/// Each reconcile runs in a span `reconcile` with the connection's `namespace`, name
+/// (`connection`) and `provider`
+/// and an `outcome` (one of [`Outcome`], or an error's label), so every log line of it says
+/// which connection and, from the point the outcome is known, what came of it.
 pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<Action> {
+    use tracing::Instrument;
     let key = object_key(&obj);
     let started = std::time::Instant::now();
-    let result = reconcile_once(&obj, &ctx).await;
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = obj.namespace().unwrap_or_default(),
+        // Not `name`: JSON log lines already use that key for the span's own name.
+        connection = obj.name_any(),
+        provider = obj.spec.provider.as_str(),
+        outcome = Outcome::Waiting.as_str(),
+    );
+    let result = reconcile_once(&obj, &ctx).instrument(span.clone()).await;
+    if let Err(e) = &result {
+        span.record("outcome", e.label());
+    }
     ctx.metrics.reconciled(result.is_ok(), started.elapsed());
     if result.is_ok() {
         ctx.api_retries.succeeded(&key);
     }
     result
+}
+
+/// What a reconcile came to, as its span's `outcome` field (an error records its label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was due, or the check waits for its turn (budget, throttle, pause, refresh).
+    Waiting,
+    /// A new status was written.
+    StatusWritten,
+    /// The decided status equals the stored one: nothing was written.
+    StatusUnchanged,
+    /// A refresh of the token Secret is under way or its result waits to be stored.
+    RefreshPending,
+}
+
+impl Outcome {
+    /// The outcome as logged.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Waiting => "waiting",
+            Outcome::StatusWritten => "status written",
+            Outcome::StatusUnchanged => "status unchanged",
+            Outcome::RefreshPending => "refresh pending",
+        }
+    }
+
+    /// Records the outcome on the current reconcile span.
+    fn record(self) {
+        tracing::Span::current().record("outcome", self.as_str());
+    }
 }
 
 /// `<namespace>/<name>`.
@@ -420,6 +467,7 @@ async fn store(
     let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
     if &decision.status != prev {
         write_status(api, &name, &decision.status, &ctx.metrics).await?;
+        Outcome::StatusWritten.record();
         ctx.written.wrote(object_key, &obj.uid().unwrap_or_default(), &decision.status);
         let ready = find(&decision.status.conditions, ConditionType::Ready);
         tracing::info!(
@@ -467,6 +515,7 @@ async fn note_outage(ctx: &Context, obj: &SocialConnection, change: OutageChange
 
 /// Ends a cycle early: records `notice` (once; the recorder merges repeats) and requeues.
 async fn stop(ctx: &Context, obj: &SocialConnection, wait: Duration, notice: Option<Notice>) -> Result<Action> {
+    Outcome::RefreshPending.record();
     if let Some(n) = notice
         && let Err(e) = ctx.recorder.publish(&n.to_event(), &obj.object_ref(&())).await
     {

@@ -146,6 +146,21 @@ async fn flux_and_argo_read_every_state_the_operator_writes_as_a_person_would() 
         }
     }
     eprintln!("kstatus: {}", lines.join("\n  "));
+
+    // The operator's JSON log: every line of a reconcile carries its span with the connection
+    // and, once known, the outcome.
+    let log = w.operator_output();
+    let spans: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("span").cloned())
+        .filter(|s| s["name"] == "reconcile" && s["namespace"] == ns.as_str())
+        .collect();
+    for (name, ..) in &cases {
+        let outcomes: Vec<&str> = spans.iter().filter(|s| s["connection"] == *name).filter_map(|s| s["outcome"].as_str()).collect();
+        assert!(spans.iter().filter(|s| s["connection"] == *name).all(|s| s["provider"] == "x"), "{name}: provider in the span");
+        assert!(outcomes.contains(&"status written"), "{name}: no log line of a reconcile that wrote its status: {outcomes:?}");
+    }
     for t in &tokens {
         assert!(!list_json.contains(t.as_str()), "a token reached the status");
     }
