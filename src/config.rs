@@ -53,6 +53,12 @@ pub struct RunArgs {
     #[arg(long = "namespace", env = "SOCIAL_WATCH_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
 
+    /// Only SocialConnections whose labels match this selector (Kubernetes label-selector
+    /// syntax, e.g. `shard=a` or `!legacy`), to split connections between operator instances
+    /// as Flux's --watch-label-selector does. Default: every SocialConnection.
+    #[arg(long, env = "SOCIAL_WATCH_LABEL_SELECTOR")]
+    pub watch_label_selector: Option<String>,
+
     /// Override a provider's API host: <provider>=<base-url> (http(s)://host[:port]);
     /// repeatable. Wins over SOCIAL_PROVIDER_ENDPOINTS for the same provider.
     #[arg(long = "provider-endpoint")]

@@ -105,6 +105,8 @@ struct Process {
     store_slot: StoreSlot,
     /// How long transient revoke answers are retried after a deletion request.
     revoke_timeout: std::time::Duration,
+    /// `--watch-label-selector`: only connections whose labels match.
+    label_selector: Option<String>,
 }
 
 /// Runs the controller until SIGINT or SIGTERM: at once, or with `--leader-election` whenever
@@ -160,6 +162,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         metrics: metrics.clone(),
         store_slot,
         revoke_timeout: args.revoke_timeout,
+        label_selector: args.watch_label_selector.clone(),
     };
     let server = tokio::spawn(crate::server::serve(args.health_addr, crate::server::router(process.readiness.clone(), metrics)));
     // The connect flow's link and callback, on their own address (off without a public URL).
@@ -350,11 +353,12 @@ async fn run_term(process: &Process, graceful: futures::channel::oneshot::Receiv
             };
             let handle = watch_health.register("socialconnections");
             let scope = label(ns);
-            watcher(api, watcher::Config::default().any_semantic())
-                .default_backoff()
-                .inspect(move |item| handle.observe(item))
-                .map(move |e| (i, scope.clone(), e))
-                .boxed()
+            let config = watcher::Config::default().any_semantic();
+            let config = match &process.label_selector {
+                Some(sel) => config.labels(sel),
+                None => config,
+            };
+            watcher(api, config).default_backoff().inspect(move |item| handle.observe(item)).map(move |e| (i, scope.clone(), e)).boxed()
         })
         .collect();
     let (mut connection_feed, store) = feed::ConnectionFeed::new(scopes.len(), index.clone());

@@ -622,8 +622,20 @@ async fn every_example_reaches_the_state_its_comment_promises() {
     // is the work of one operator with the chart's RBAC.
     let op = ChartOperator::start(&client, "examples").await;
     let ns = op.watched.clone();
-    let (ok, out, err) = w.kubectl(&["apply", "-n", &ns, "-k", path("examples").to_str().unwrap()], None);
-    assert!(ok, "kubectl apply -k examples/ failed: {out}\n{err}");
+    // Applied as kustomize renders them, each labelled for the chart's operator alone (the
+    // suite's shared operator skips such connections: two operators refreshing one rotating
+    // token would kill it).
+    let (ok, rendered, err) = w.kubectl(&["kustomize", path("examples").to_str().unwrap()], None);
+    assert!(ok, "kubectl kustomize examples/ failed: {err}");
+    let labelled: Vec<String> = serde_yaml::Deserializer::from_str(&rendered)
+        .map(|d| {
+            let mut v = <serde_json::Value as serde::Deserialize>::deserialize(d).unwrap();
+            v["metadata"]["labels"][OWN_OPERATOR_LABEL] = json!("chart");
+            serde_json::to_string(&v).unwrap()
+        })
+        .collect();
+    let (ok, out, err) = w.kubectl(&["apply", "-n", &ns, "-f", "-"], Some(&labelled.join("\n---\n")));
+    assert!(ok, "kubectl apply of examples/ failed: {out}\n{err}");
 
     let files: Vec<String> = {
         let k: serde_json::Value = serde_yaml::from_str(&std::fs::read_to_string(path("examples/kustomization.yaml")).unwrap()).unwrap();

@@ -48,6 +48,10 @@ pub struct World {
 
 /// `--revoke-timeout` of the shared operator.
 pub const REVOKE_TIMEOUT_ENV: &str = "20s";
+
+/// The label of SocialConnections that only a test's own operator may handle: the suite's shared
+/// operator runs with `--watch-label-selector !<this>`.
+pub const OWN_OPERATOR_LABEL: &str = "e2e.social.connections.dev/own-operator";
 /// The same, as a duration.
 pub const REVOKE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -164,6 +168,9 @@ fn init_world() -> Result<World, String> {
         // The notification tests run an operator of their own for their namespace (they restart
         // it); this one, which watches every namespace, must not send their notices too.
         .env("SOCIAL_DISABLE_NOTIFICATIONS", "true")
+        // Connections a test gives to an operator of its own (the chart's) carry OWN_OPERATOR_LABEL:
+        // this one leaves them alone (two operators refreshing one rotating token would kill it).
+        .env("SOCIAL_WATCH_LABEL_SELECTOR", format!("!{OWN_OPERATOR_LABEL}"))
         // Transient revoke answers are retried this long (default 10 min), so that the revoke
         // tests see the bound end a deletion (tests/e2e/revoke.rs).
         .env("SOCIAL_REVOKE_TIMEOUT", REVOKE_TIMEOUT_ENV)
