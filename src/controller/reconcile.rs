@@ -501,6 +501,7 @@ async fn note_outage(ctx: &Context, obj: &SocialConnection, change: OutageChange
         OutageChange::None => {}
         OutageChange::Paused { pause, failures, checks, first: true } => {
             tracing::warn!(provider, failures, checks, pause_secs = pause.as_secs(), "provider looks down; pausing its checks");
+            ctx.metrics.provider_paused(obj.spec.provider);
             let notice = Notice::ProviderPaused { provider, failures, checks, pause };
             if let Err(e) = ctx.recorder.publish(&notice.to_event(), &obj.object_ref(&())).await {
                 tracing::warn!(provider, error = %e, "recording an event failed");

@@ -54,6 +54,12 @@ struct ResultLabels {
     result: &'static str,
 }
 
+/// A provider label alone.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: &'static str,
+}
+
 /// Labels of a notice delivery.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NoticeLabels {
@@ -129,6 +135,7 @@ pub struct Metrics {
     reconcile_duration: Family<ResultLabels, Histogram>,
     status_writes: Family<ResultLabels, Counter>,
     notices: Family<NoticeLabels, Counter>,
+    provider_pauses: Family<ProviderLabels, Counter>,
 }
 
 /// Buckets from 5 ms to about 20 s: provider calls time out at 20 s, reconciles include them.
@@ -195,6 +202,12 @@ impl Metrics {
             "Notices to people, by receiver kind, stage and result (sent, failed after every retry).",
             notices.clone(),
         );
+        let provider_pauses = Family::<ProviderLabels, Counter>::default();
+        registry.register(
+            "socialconnection_provider_pauses",
+            "Outages detected per provider: most of its connections failed transiently at once, so every check of it paused (one ProviderPaused Event each).",
+            provider_pauses.clone(),
+        );
         registry.register(
             "socialconnection_build",
             "The operator's build: its version.",
@@ -203,7 +216,17 @@ impl Metrics {
         if let Some(store) = store {
             registry.register_collector(Box::new(ConnectionCollector::over(store)));
         }
-        Metrics { registry, provider_requests, provider_request_duration, refreshes, revokes, reconcile_duration, status_writes, notices }
+        Metrics {
+            registry,
+            provider_requests,
+            provider_request_duration,
+            refreshes,
+            revokes,
+            reconcile_duration,
+            status_writes,
+            notices,
+            provider_pauses,
+        }
     }
 
     /// The whole registry in the OpenMetrics text format.
@@ -226,6 +249,11 @@ impl Metrics {
     /// Records one reconcile.
     pub fn reconciled(&self, ok: bool, elapsed: Duration) {
         self.reconcile_duration.get_or_create(&ResultLabels { result: success(ok) }).observe(elapsed.as_secs_f64());
+    }
+
+    /// Records an outage of `provider` that paused its checks (once per outage).
+    pub fn provider_paused(&self, provider: ProviderKind) {
+        self.provider_pauses.get_or_create(&ProviderLabels { provider: provider.as_str() }).inc();
     }
 
     /// Records one status write.
@@ -295,6 +323,7 @@ mod tests {
         m.reconciled(true, Duration::from_millis(2));
         m.sent(ReceiverKind::Slack, "expiring");
         m.failed(ReceiverKind::Email, "broken");
+        m.provider_paused(ProviderKind::Youtube);
         let text = m.encode().unwrap();
         for line in [
             r#"socialconnection_provider_requests_total{provider="facebook",call="refresh",result="rate_limited"} 1"#,
@@ -307,6 +336,7 @@ mod tests {
             r#"socialconnection_reconcile_duration_seconds_count{result="success"} 1"#,
             r#"socialconnection_notices_total{receiver="slack",stage="expiring",result="sent"} 1"#,
             r#"socialconnection_notices_total{receiver="email",stage="broken",result="failed"} 1"#,
+            r#"socialconnection_provider_pauses_total{provider="youtube"} 1"#,
             concat!(r#"socialconnection_build_info{version=""#, env!("CARGO_PKG_VERSION"), r#""} 1"#),
         ] {
             assert!(has(&text, line), "missing {line} in\n{text}");
