@@ -47,8 +47,10 @@ pub fn aligned_next(now: Timestamp, interval: Duration, phase: f64) -> Timestamp
     let ahead = interval.saturating_sub(past);
     let tolerance = (interval / 100).clamp(Duration::from_secs(2), Duration::from_secs(60));
     let next = if !past.is_zero() && ahead <= tolerance { add(target, ahead) } else { sub(target, past.min(interval / 2)) };
-    // Whole seconds, as stored; on the slot this changes nothing.
-    Timestamp::from_second(next.as_second()).unwrap_or(next)
+    // Whole seconds, as stored, rounded up so that the next check is never sooner than half an
+    // interval after this one; on the slot this changes nothing.
+    let whole = if next.subsec_nanosecond() > 0 { next.as_second().saturating_add(1) } else { next.as_second() };
+    Timestamp::from_second(whole).unwrap_or(next)
 }
 
 /// For a check that was due at `due` when the process (started at `started`) found it at
@@ -119,6 +121,23 @@ mod tests {
         assert_eq!(aligned_next(t("2026-01-01T00:00:13.5Z"), minute, 0.25), t("2026-01-01T00:01:15Z"));
         // Earlier than that is a misaligned check.
         assert_eq!(aligned_next(t("2026-01-01T00:00:12Z"), minute, 0.25), t("2026-01-01T00:00:42Z"));
+    }
+
+    #[test]
+    fn rounding_to_whole_seconds_never_brings_the_next_check_within_half_an_interval() {
+        let minute = Duration::from_secs(60);
+        // Slot :15 of every minute; a check at :12.5 is 57.5 s past its slot: capped at half
+        // an interval, 30 s later, rounded up to the whole second.
+        let at = t("2026-01-01T00:00:12.5Z");
+        let next = aligned_next(at, minute, 0.25);
+        assert_eq!(next, t("2026-01-01T00:00:43Z"));
+        for ms in (0..60_000).step_by(137) {
+            let at = t("2026-01-01T00:00:00Z").checked_add(jiff::SignedDuration::from_millis(ms)).unwrap();
+            let next = aligned_next(at, minute, 0.37);
+            assert!(duration_between(at, next) >= minute / 2, "check at {at}: next {next}");
+            // At most one interval, or up to the 2 s tolerance more to keep a slot just missed.
+            assert!(duration_between(at, next) <= minute + Duration::from_secs(2), "check at {at}: next {next}");
+        }
     }
 
     #[test]
