@@ -37,6 +37,10 @@ pub enum Error {
     /// The health server failed.
     #[error("health server: {0}")]
     Io(#[from] std::io::Error),
+    /// A cached connection could not be unpacked (never expected: it is this process's own
+    /// serialization).
+    #[error(transparent)]
+    Cache(#[from] crate::controller::packed::PackError),
 }
 
 impl Error {
@@ -50,6 +54,7 @@ impl Error {
             Error::Http(_) => "http",
             Error::KubeConfig(_) => "kubeconfig",
             Error::Io(_) => "io",
+            Error::Cache(_) => "cache",
         }
     }
 }

@@ -1180,14 +1180,14 @@ fn exported_metric_names() -> BTreeSet<String> {
     use social_connection_operator::notify::{DeliveryObserver, ReceiverKind};
     use social_connection_operator::providers::http::{ProviderCall, RequestObserver, RequestResult};
     use social_connection_operator::server::metrics::{Metrics, RefreshResult};
-    let (reader, mut writer) = kube::runtime::reflector::store::<SocialConnection>();
+    let (reader, mut writer) = kube::runtime::reflector::store();
     let conn: SocialConnection = serde_json::from_value(json!({
         "apiVersion": "social.connections.dev/v1alpha1", "kind": "SocialConnection",
         "metadata": {"name": "c", "namespace": "n", "resourceVersion": "1"},
         "spec": {"provider": "facebook", "account": {"id": "1"}, "secretRef": {"name": "t"}},
     }))
     .unwrap();
-    writer.apply_watcher_event(&Event::Apply(conn));
+    writer.apply_watcher_event(&Event::Apply(social_connection_operator::controller::packed::PackedConnection::pack(conn).unwrap()));
     let metrics = Metrics::new(Some(reader));
     // A family shows in the exposition once it has a sample: record one event of each kind
     // through the hooks the operator calls.

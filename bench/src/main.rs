@@ -94,6 +94,14 @@ struct Args {
     /// Keep the control plane's and the operator's logs (their directory is printed).
     #[arg(long)]
     keep_logs: bool,
+    /// Memory probe: skip the baseline, start the operator, wait for every first status, then
+    /// print its resident memory every 5 s for this many seconds and stop (for comparing
+    /// builds and allocator settings quickly; the full run is what BENCHMARKS.md reports).
+    #[arg(long, value_name = "SECONDS")]
+    memory_probe: Option<u64>,
+    /// Environment for the operator (repeatable), e.g. --operator-env MALLOC_ARENA_MAX=2.
+    #[arg(long = "operator-env", value_name = "KEY=VALUE")]
+    operator_env: Vec<String>,
 }
 
 /// The settings of one run, after defaults.
@@ -301,6 +309,60 @@ async fn run(args: &Args) -> Result<(), BenchError> {
     result
 }
 
+fn operator_spec(plan: &Plan, args: &Args, cp: &ControlPlane, fakes: &fake_providers::FakeProviders) -> OperatorSpec {
+    OperatorSpec {
+        binary: args.operator.clone(),
+        kubeconfig: cp.kubeconfig.clone(),
+        endpoints: fakes.endpoints_env(),
+        namespaces: plan.namespaces.clone(),
+        concurrency: plan.concurrency,
+        extra_args: ["--provider-rate".to_string(), args.provider_rate.clone()]
+            .into_iter()
+            .chain(args.operator_args.iter().cloned())
+            .collect(),
+        env: args.operator_env.iter().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+/// `--memory-probe`: first statuses, then resident memory every 5 s for `span`.
+async fn memory_probe(
+    plan: &Plan,
+    args: &Args,
+    cp: &ControlPlane,
+    dir: &std::path::Path,
+    client: &Client,
+    fakes: &Arc<fake_providers::FakeProviders>,
+    span: Duration,
+) -> Result<(), BenchError> {
+    let board = StatusBoard::watch(client.clone());
+    let spec = operator_spec(plan, args, cp, fakes);
+    std::fs::create_dir_all(dir)?;
+    let log = dir.join("operator.log");
+    let t0 = Instant::now();
+    let mut op = Operator::spawn(&spec, &log)?;
+    let n = plan.n;
+    let all = board.wait(Duration::from_secs(3600), |s| s.values().filter(|v| v.first_status.is_some()).count() >= n).await;
+    let (rss, hwm) = op.memory_kib().unwrap_or_default();
+    println!(
+        "probe: first statuses {} after {} ; RSS {} (peak {})",
+        if all { "all" } else { "NOT all" },
+        secs(t0.elapsed()),
+        mib(rss),
+        mib(hwm)
+    );
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (rss, hwm) = op.memory_kib().unwrap_or_default();
+        println!("probe: t+{} RSS {} (peak {})", secs(t0.elapsed()), mib(rss), mib(hwm));
+    }
+    if !op.running() {
+        return Err(BenchError::Behaviour("the operator exited".into()));
+    }
+    op.stop().await;
+    Ok(())
+}
+
 async fn measure(plan: &Plan, args: &Args, cp: &ControlPlane, dir: &std::path::Path) -> Result<(), BenchError> {
     let client = cp.client().await?;
     let fakes = Arc::new(fake_providers::start_all().await?);
@@ -349,6 +411,10 @@ async fn measure(plan: &Plan, args: &Args, cp: &ControlPlane, dir: &std::path::P
     .await?;
     progress(format!("created in {}", secs(t.elapsed())));
 
+    if let Some(probe) = args.memory_probe {
+        return memory_probe(plan, args, cp, dir, &client, &fakes, Duration::from_secs(probe)).await;
+    }
+
     // --- Baseline ----------------------------------------------------------------------------
     progress(format!("baseline: {n} connections in bench-baseline, one status apply each, {c} workers"));
     fan_out((0..n).collect(), 32, |i| {
@@ -383,17 +449,7 @@ async fn measure(plan: &Plan, args: &Args, cp: &ControlPlane, dir: &std::path::P
     // --- Operator: first statuses ------------------------------------------------------------
     let board = StatusBoard::watch(client.clone());
     let tape = ProviderTape::record(fakes.clone());
-    let spec = OperatorSpec {
-        binary: args.operator.clone(),
-        kubeconfig: cp.kubeconfig.clone(),
-        endpoints: fakes.endpoints_env(),
-        namespaces: plan.namespaces.clone(),
-        concurrency: c,
-        extra_args: ["--provider-rate".to_string(), args.provider_rate.clone()]
-            .into_iter()
-            .chain(args.operator_args.iter().cloned())
-            .collect(),
-    };
+    let spec = operator_spec(plan, args, cp, &fakes);
     std::fs::create_dir_all(dir)?;
     let log = dir.join("operator.log");
     progress(format!("starting the operator ({}), log {}", args.operator.display(), log.display()));

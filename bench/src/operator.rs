@@ -21,6 +21,8 @@ pub struct OperatorSpec {
     pub concurrency: usize,
     /// Extra arguments (after `run`).
     pub extra_args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 /// A running operator.
@@ -41,6 +43,7 @@ impl Operator {
             cmd.args(["--namespace", ns]);
         }
         cmd.args(&spec.extra_args)
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("KUBECONFIG", &spec.kubeconfig)
             .env("SOCIAL_PROVIDER_ENDPOINTS", &spec.endpoints)
             .env("RUST_LOG", "info")

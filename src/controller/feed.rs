@@ -2,7 +2,7 @@
 //! cluster-wide) watches of SocialConnections, merged into a single store and a single trigger
 //! stream, and metadata-only watches of Secrets, turned into triggers through the
 //! [`SecretIndex`]. Cached connections are slimmed (no `managedFields`, no kubectl
-//! last-applied copy of the spec); Secrets are never cached.
+//! last-applied copy of the spec) and packed ([`PackedConnection`]); Secrets are never cached.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 
 use super::index::SecretIndex;
+use super::packed::PackedConnection;
 use super::reconcile::referenced_secrets;
 use crate::api::SocialConnection;
 
@@ -34,19 +35,19 @@ pub fn slim(obj: &mut SocialConnection) {
 /// which would drop the other namespaces; here each watch's relist removes only the objects of
 /// its own scope that it no longer lists.
 pub struct ConnectionFeed {
-    writer: Writer<SocialConnection>,
-    reader: Store<SocialConnection>,
+    writer: Writer<PackedConnection>,
+    reader: Store<PackedConnection>,
     index: Arc<SecretIndex>,
     /// Per watch: the objects it holds in the store.
-    held: Vec<HashSet<ObjectRef<SocialConnection>>>,
+    held: Vec<HashSet<ObjectRef<PackedConnection>>>,
     /// Per watch: the objects of a relist under way.
-    relisting: Vec<Option<HashSet<ObjectRef<SocialConnection>>>>,
+    relisting: Vec<Option<HashSet<ObjectRef<PackedConnection>>>>,
 }
 
 impl ConnectionFeed {
     /// A feed for `watches` watches; the store is marked ready at once (the operator's
     /// readiness is [`crate::server::readiness`]'s: every watch listed, none failing).
-    pub fn new(watches: usize, index: Arc<SecretIndex>) -> (Self, Store<SocialConnection>) {
+    pub fn new(watches: usize, index: Arc<SecretIndex>) -> (Self, Store<PackedConnection>) {
         let (reader, mut writer) = kube::runtime::reflector::store();
         writer.apply_watcher_event(&Event::Init);
         writer.apply_watcher_event(&Event::InitDone);
@@ -60,28 +61,36 @@ impl ConnectionFeed {
         (feed, reader)
     }
 
-    fn upsert(&mut self, i: usize, mut obj: SocialConnection) -> SocialConnection {
-        slim(&mut obj);
+    fn upsert(&mut self, i: usize, obj: SocialConnection) -> Option<PackedConnection> {
         let ns = obj.namespace().unwrap_or_default();
         self.index.upsert_connection(&ns, &obj.name_any(), referenced_secrets(&obj));
-        let key = ObjectRef::from_obj(&obj);
+        let packed = match PackedConnection::pack(obj) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(namespace = %ns, error = %e, "a SocialConnection could not be cached");
+                return None;
+            }
+        };
+        let key = ObjectRef::from_obj(&packed);
         if let Some(set) = self.relisting.get_mut(i).and_then(Option::as_mut) {
             set.insert(key.clone());
         }
         if let Some(held) = self.held.get_mut(i) {
             held.insert(key);
         }
-        self.writer.apply_watcher_event(&Event::Apply(obj.clone()));
-        obj
+        self.writer.apply_watcher_event(&Event::Apply(packed.clone()));
+        Some(packed)
     }
 
-    fn remove(&mut self, obj: &SocialConnection) {
-        self.index.remove_connection(&obj.namespace().unwrap_or_default(), &obj.name_any());
-        self.writer.apply_watcher_event(&Event::Delete(obj.clone()));
+    fn remove(&mut self, key: &ObjectRef<PackedConnection>) {
+        self.index.remove_connection(key.namespace.as_deref().unwrap_or_default(), &key.name);
+        if let Some(obj) = self.reader.get(key) {
+            self.writer.apply_watcher_event(&Event::Delete(obj.as_ref().clone()));
+        }
     }
 
     /// Applies one event of watch `i` (watching `scope`); returns the object to reconcile.
-    pub fn apply(&mut self, i: usize, scope: &str, event: watcher::Result<Event<SocialConnection>>) -> Option<SocialConnection> {
+    pub fn apply(&mut self, i: usize, scope: &str, event: watcher::Result<Event<SocialConnection>>) -> Option<PackedConnection> {
         // Errors are logged and shown by the watch's health handle.
         let Ok(event) = event else { return None };
         match event {
@@ -91,22 +100,21 @@ impl ConnectionFeed {
                 }
                 None
             }
-            Event::InitApply(obj) | Event::Apply(obj) => Some(self.upsert(i, obj)),
+            Event::InitApply(obj) | Event::Apply(obj) => self.upsert(i, obj),
             Event::Delete(obj) => {
+                let key = ObjectRef::new(&obj.name_any()).within(obj.namespace().as_deref().unwrap_or_default());
                 if let Some(held) = self.held.get_mut(i) {
-                    held.remove(&ObjectRef::from_obj(&obj));
+                    held.remove(&key);
                 }
-                self.remove(&obj);
+                self.remove(&key);
                 None
             }
             Event::InitDone => {
                 let listed = self.relisting.get_mut(i).and_then(Option::take).unwrap_or_default();
-                let gone: Vec<ObjectRef<SocialConnection>> =
+                let gone: Vec<ObjectRef<PackedConnection>> =
                     self.held.get(i).map(|h| h.difference(&listed).cloned().collect()).unwrap_or_default();
                 for key in gone {
-                    if let Some(obj) = self.reader.get(&key) {
-                        self.remove(&obj);
-                    }
+                    self.remove(&key);
                 }
                 if let Some(held) = self.held.get_mut(i) {
                     *held = listed;
@@ -137,17 +145,17 @@ pub fn secret_event(index: &SecretIndex, event: watcher::Result<Event<PartialObj
 }
 
 /// The connections to reconcile after a change of `secret`.
-pub fn connections_using(index: &SecretIndex, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<SocialConnection>> {
+pub fn connections_using(index: &SecretIndex, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<PackedConnection>> {
     let Some(ns) = secret.namespace() else { return vec![] };
     let name = secret.name_any();
-    let refs: Vec<ObjectRef<SocialConnection>> =
+    let refs: Vec<ObjectRef<PackedConnection>> =
         index.connections_using(&ns, &name).iter().map(|c| ObjectRef::new(c).within(&ns)).collect();
     tracing::debug!(namespace = %ns, secret = %name, connections = refs.len(), "secret changed");
     refs
 }
 
 /// The cached connections in the namespace of `obj` (a SocialNotificationPolicy that changed).
-pub fn connections_in_namespace_of<K: kube::Resource>(store: &Store<SocialConnection>, obj: &K) -> Vec<ObjectRef<SocialConnection>> {
+pub fn connections_in_namespace_of<K: kube::Resource>(store: &Store<PackedConnection>, obj: &K) -> Vec<ObjectRef<PackedConnection>> {
     let Some(ns) = obj.meta().namespace.as_deref() else { return vec![] };
     store.state().iter().filter(|c| c.namespace().as_deref() == Some(ns)).map(|c| ObjectRef::from_obj(c.as_ref())).collect()
 }
@@ -171,7 +179,7 @@ mod tests {
         .unwrap()
     }
 
-    fn names(store: &Store<SocialConnection>) -> Vec<String> {
+    fn names(store: &Store<PackedConnection>) -> Vec<String> {
         let mut v: Vec<String> = store.state().iter().map(|o| format!("{}/{}", o.namespace().unwrap(), o.name_any())).collect();
         v.sort();
         v
@@ -200,7 +208,7 @@ mod tests {
         let index = Arc::new(SecretIndex::default());
         let (mut feed, store) = ConnectionFeed::new(1, index);
         feed.apply(0, "a", Ok(Event::Apply(conn("a", "c1", "s1"))));
-        let cached = store.state().pop().unwrap();
+        let cached = store.state().pop().unwrap().unpack().unwrap();
         assert!(cached.managed_fields().is_empty());
         assert!(!cached.annotations().contains_key(LAST_APPLIED));
         assert!(cached.annotations().contains_key("social.connections.dev/check-requested-at"));

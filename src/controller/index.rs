@@ -6,29 +6,51 @@
 //! Keys are (namespace, name) pairs: a connection only ever references Secrets of its own
 //! namespace.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-type Key = (String, String);
+/// `namespace/name`: one allocation per key (names cannot contain `/`).
+type Key = Box<str>;
 
 fn key(ns: &str, name: &str) -> Key {
-    (ns.to_string(), name.to_string())
+    format!("{ns}/{name}").into_boxed_str()
+}
+
+/// (Secret, resourceVersion) pairs of one read.
+type Read = Box<[(Box<str>, Box<str>)]>;
+
+/// A referenced Secret: who references it, and the version the watch last saw.
+#[derive(Debug, Default)]
+struct SecretEntry {
+    /// Names of the connections of its namespace that reference it, sorted.
+    users: Vec<Box<str>>,
+    /// resourceVersion the watch last saw (None: not seen yet, or deleted).
+    version: Option<Box<str>>,
+}
+
+/// An indexed connection: the Secrets it references and what it read last.
+#[derive(Debug, Default)]
+struct ConnectionEntry {
+    /// The Secrets it references (token first, then app).
+    secrets: Box<[Box<str>]>,
+    /// (Secret, resourceVersion) pairs of its last read.
+    last_read: Option<Read>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// (namespace, Secret) → names of the connections of that namespace that reference it.
-    by_secret: HashMap<Key, BTreeSet<String>>,
-    /// (namespace, connection) → the Secrets it references (token first, then app).
-    by_connection: HashMap<Key, Vec<String>>,
-    /// (namespace, Secret) → resourceVersion the watch last saw, for referenced Secrets only
-    /// (the unrelated ones cost nothing).
-    versions: HashMap<Key, String>,
-    /// (namespace, connection) → (Secret, resourceVersion) pairs of its last read.
-    last_read: HashMap<Key, Vec<(String, String)>>,
+    /// `namespace/Secret` → the entry, for referenced Secrets only (the unrelated ones cost
+    /// nothing).
+    secrets: HashMap<Key, SecretEntry>,
+    /// `namespace/connection` → the entry.
+    connections: HashMap<Key, ConnectionEntry>,
 }
 
 /// Which connections use which Secrets, and which Secret versions they last read.
+///
+/// Kept compact (one map entry per connection and per referenced Secret, boxed slices rather
+/// than growable vectors): at 10,000 connections it is one of the operator's largest
+/// structures.
 #[derive(Debug, Default)]
 pub struct SecretIndex {
     inner: RwLock<Inner>,
@@ -47,50 +69,46 @@ impl SecretIndex {
     pub fn upsert_connection(&self, ns: &str, name: &str, secrets: Vec<String>) {
         let mut inner = self.write();
         let ck = key(ns, name);
-        if inner.by_connection.get(&ck) == Some(&secrets) {
+        if inner.connections.get(&ck).is_some_and(|c| c.secrets.iter().map(AsRef::as_ref).eq(secrets.iter().map(String::as_str))) {
             return;
         }
-        let old = inner.by_connection.insert(ck.clone(), secrets.clone()).unwrap_or_default();
-        for s in old.iter().filter(|s| !secrets.contains(s)) {
+        let new: Box<[Box<str>]> = secrets.iter().map(|s| Box::from(s.as_str())).collect();
+        // A changed reference makes the last read meaningless.
+        let old = inner.connections.insert(ck, ConnectionEntry { secrets: new, last_read: None }).map(|c| c.secrets).unwrap_or_default();
+        for s in old.iter().filter(|s| !secrets.iter().any(|n| n.as_str() == s.as_ref())) {
             drop_reference(&mut inner, ns, s, name);
         }
-        for s in secrets {
-            inner.by_secret.entry(key(ns, &s)).or_default().insert(name.to_string());
+        for s in &secrets {
+            let users = &mut inner.secrets.entry(key(ns, s)).or_default().users;
+            if let Err(at) = users.binary_search_by(|u| u.as_ref().cmp(name)) {
+                users.insert(at, Box::from(name));
+                users.shrink_to_fit();
+            }
         }
-        // A changed reference makes the last read meaningless.
-        inner.last_read.remove(&ck);
     }
 
     /// Forgets connection `ns/name`.
     pub fn remove_connection(&self, ns: &str, name: &str) {
         let mut inner = self.write();
-        let ck = key(ns, name);
-        inner.last_read.remove(&ck);
-        for s in inner.by_connection.remove(&ck).unwrap_or_default() {
-            drop_reference(&mut inner, ns, &s, name);
+        if let Some(entry) = inner.connections.remove(&key(ns, name)) {
+            for s in entry.secrets.iter() {
+                drop_reference(&mut inner, ns, s, name);
+            }
         }
     }
 
     /// Names of the connections in `ns` that reference Secret `secret`.
     pub fn connections_using(&self, ns: &str, secret: &str) -> Vec<String> {
-        self.read().by_secret.get(&key(ns, secret)).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+        self.read().secrets.get(&key(ns, secret)).map(|e| e.users.iter().map(|u| u.to_string()).collect()).unwrap_or_default()
     }
 
     /// The Secret watch saw `ns/secret` at `resource_version` (None: it was deleted).
     /// Returns whether a connection references it.
     pub fn secret_seen(&self, ns: &str, secret: &str, resource_version: Option<&str>) -> bool {
-        let sk = key(ns, secret);
         let mut inner = self.write();
-        let referenced = inner.by_secret.contains_key(&sk);
-        match resource_version {
-            Some(rv) if referenced => {
-                inner.versions.insert(sk, rv.to_string());
-            }
-            _ => {
-                inner.versions.remove(&sk);
-            }
-        }
-        referenced
+        let Some(entry) = inner.secrets.get_mut(&key(ns, secret)) else { return false };
+        entry.version = resource_version.map(Box::from);
+        true
     }
 
     /// Records what connection `ns/name` read: (Secret, resourceVersion) pairs. A referenced
@@ -99,17 +117,22 @@ impl SecretIndex {
     pub fn remember_read(&self, ns: &str, name: &str, read: Vec<(String, String)>) {
         let mut inner = self.write();
         for (s, rv) in &read {
-            let sk = key(ns, s);
-            if inner.by_secret.contains_key(&sk) && !inner.versions.contains_key(&sk) {
-                inner.versions.insert(sk, rv.clone());
+            if let Some(entry) = inner.secrets.get_mut(&key(ns, s))
+                && entry.version.is_none()
+            {
+                entry.version = Some(Box::from(rv.as_str()));
             }
         }
-        inner.last_read.insert(key(ns, name), read);
+        if let Some(entry) = inner.connections.get_mut(&key(ns, name)) {
+            entry.last_read = Some(read.into_iter().map(|(s, rv)| (s.into_boxed_str(), rv.into_boxed_str())).collect());
+        }
     }
 
     /// Forgets what connection `ns/name` read (the next reconcile reads again).
     pub fn forget_read(&self, ns: &str, name: &str) {
-        self.write().last_read.remove(&key(ns, name));
+        if let Some(entry) = self.write().connections.get_mut(&key(ns, name)) {
+            entry.last_read = None;
+        }
     }
 
     /// True when connection `ns/name` read exactly `secrets` last time and the watch has seen
@@ -117,17 +140,16 @@ impl SecretIndex {
     /// the watch has not listed yet, or deleted).
     pub fn unchanged_since_read(&self, ns: &str, name: &str, secrets: &[&str]) -> bool {
         let inner = self.read();
-        let Some(read) = inner.last_read.get(&key(ns, name)) else { return false };
+        let Some(read) = inner.connections.get(&key(ns, name)).and_then(|c| c.last_read.as_ref()) else { return false };
         read.len() == secrets.len()
-            && read
-                .iter()
-                .zip(secrets)
-                .all(|((s, rv), want)| s == want && inner.versions.get(&key(ns, s)).is_some_and(|current| current == rv))
+            && read.iter().zip(secrets).all(|((s, rv), want)| {
+                s.as_ref() == *want && inner.secrets.get(&key(ns, s)).and_then(|e| e.version.as_ref()).is_some_and(|current| current == rv)
+            })
     }
 
     /// How many connections are indexed.
     pub fn len(&self) -> usize {
-        self.read().by_connection.len()
+        self.read().connections.len()
     }
 
     /// Whether no connection is indexed.
@@ -138,11 +160,10 @@ impl SecretIndex {
 
 fn drop_reference(inner: &mut Inner, ns: &str, secret: &str, connection: &str) {
     let sk = key(ns, secret);
-    if let Some(set) = inner.by_secret.get_mut(&sk) {
-        set.remove(connection);
-        if set.is_empty() {
-            inner.by_secret.remove(&sk);
-            inner.versions.remove(&sk);
+    if let Some(entry) = inner.secrets.get_mut(&sk) {
+        entry.users.retain(|u| u.as_ref() != connection);
+        if entry.users.is_empty() {
+            inner.secrets.remove(&sk);
         }
     }
 }
@@ -186,7 +207,7 @@ mod tests {
         ix.upsert_connection("a", "c1", v(&["tok"]));
         assert!(ix.secret_seen("a", "tok", Some("5")));
         assert!(!ix.secret_seen("a", "unrelated", Some("6")));
-        assert_eq!(ix.read().versions.len(), 1);
+        assert_eq!(ix.read().secrets.len(), 1);
     }
 
     #[test]

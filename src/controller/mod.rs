@@ -13,6 +13,7 @@ pub mod finalizer;
 pub mod index;
 pub mod leader;
 pub mod outage;
+pub mod packed;
 pub mod policy;
 pub mod reconcile;
 pub mod refresh;

@@ -14,6 +14,7 @@ use super::Context;
 use super::decision::{Decision, DecisionInput, Findings, RefreshEvent, RefreshView, decide};
 use super::events::Notice;
 use super::outage::OutageChange;
+use super::packed::PackedConnection;
 use super::policy::refresh_due::{self, ProbeFacts, RefreshFacts, Trigger};
 use super::refresh::{Run, RunOutcome, Stored};
 use super::unstored::{OutcomeKey, Unstored};
@@ -103,8 +104,9 @@ async fn app_client_id(api: &Api<Secret>, obj: &SocialConnection) -> Option<Stri
 /// (`connection`) and `provider`
 /// and an `outcome` (one of [`Outcome`], or an error's label), so every log line of it says
 /// which connection and, from the point the outcome is known, what came of it.
-pub async fn reconcile(obj: Arc<SocialConnection>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(packed: Arc<PackedConnection>, ctx: Arc<Context>) -> Result<Action> {
     use tracing::Instrument;
+    let obj = packed.unpack()?;
     let key = object_key(&obj);
     let started = std::time::Instant::now();
     let span = tracing::info_span!(
@@ -740,8 +742,8 @@ async fn write_status(api: &Api<SocialConnection>, name: &str, status: &SocialCo
 /// decided into status and scheduled by the decision): exponential backoff per object, so a
 /// failing API server is not hammered. A kept check outcome is stored on the retry without a
 /// new provider call.
-pub fn error_policy(obj: Arc<SocialConnection>, err: &Error, ctx: Arc<Context>) -> Action {
-    let wait = ctx.api_retries.failed(&object_key(&obj), rand::random::<f64>());
+pub fn error_policy(obj: Arc<PackedConnection>, err: &Error, ctx: Arc<Context>) -> Action {
+    let wait = ctx.api_retries.failed(&format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), rand::random::<f64>());
     tracing::warn!(
         name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default(), error = %err, kind = err.label(),
         retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "reconcile failed; retrying"

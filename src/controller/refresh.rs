@@ -82,18 +82,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Flights {
-    fn slot(&self, key: &SecretKey) -> Arc<tokio::sync::Mutex<()>> {
-        lock(&self.slots).entry(key.clone()).or_default().clone()
-    }
-
     /// Takes the Secret's flight, or `None` while another refresh or pending write holds it.
+    /// Only flights under way are kept: a slot nobody holds is dropped (its guard holds the
+    /// other reference), so the registry does not grow with the number of Secrets.
     pub fn try_take(&self, key: &SecretKey) -> Option<OwnedMutexGuard<()>> {
-        self.slot(key).try_lock_owned().ok()
+        let mut slots = lock(&self.slots);
+        slots.retain(|_, slot| Arc::strong_count(slot) > 1);
+        slots.entry(key.clone()).or_default().clone().try_lock_owned().ok()
     }
 
     /// Whether a refresh or pending write of the Secret is under way.
     pub fn is_busy(&self, key: &SecretKey) -> bool {
-        self.slot(key).try_lock().is_err()
+        lock(&self.slots).get(key).is_some_and(|slot| Arc::strong_count(slot) > 1 && slot.try_lock().is_err())
     }
 
     /// A refresh of this connection stored by a background retry since its last reconcile.
@@ -258,6 +258,12 @@ mod tests {
         drop(held);
         assert!(!flights.is_busy(&a));
         assert!(flights.try_take(&a).is_some());
+        // Flights nobody holds are forgotten: the registry holds only those under way.
+        let c: SecretKey = ("ns".into(), "c".into());
+        let held = flights.try_take(&c).expect("free");
+        assert_eq!(lock(&flights.slots).len(), 1, "only the flight under way is kept");
+        drop(held);
+        assert!(!flights.is_busy(&c));
     }
 
     #[test]

@@ -103,8 +103,11 @@ impl WrittenStatuses {
     pub fn freshest(&self, object: &str, uid: &str, cached: SocialConnectionStatus) -> SocialConnectionStatus {
         let mut map = self.lock();
         let Some((written_uid, written)) = map.get(object) else { return cached };
-        let cached_check = cached.last_check_time.as_ref().map(|t| t.0);
-        let written_check = written.last_check_time.as_ref().map(|t| t.0);
+        // The API server stores times to the second: the watch has caught up once the cached
+        // check time reaches the written one's second (comparing the sub-second instant kept
+        // every written status in memory until the next check).
+        let cached_check = cached.last_check_time.as_ref().map(|t| t.0.as_second());
+        let written_check = written.last_check_time.as_ref().map(|t| t.0.as_second());
         if written_uid == uid && written_check > cached_check {
             // Keep the notifier's field from the cache: it is written under its own manager.
             return SocialConnectionStatus { notifications: cached.notifications, ..written.clone() };
@@ -225,6 +228,17 @@ mod tests {
         // The watch delivered the write: the cache is used and the memory dropped.
         assert_eq!(w.freshest("ns/a", "u1", written.clone()), written);
         assert_eq!(w.freshest("ns/a", "u1", stale.clone()), stale);
+    }
+
+    #[test]
+    fn the_cached_copy_of_a_write_made_within_a_second_counts_as_caught_up() {
+        let w = WrittenStatuses::default();
+        // Written with sub-second precision; the API server answers with whole seconds.
+        let written = checked_at("2026-01-01T01:00:00.750Z");
+        let stored = checked_at("2026-01-01T01:00:00Z");
+        w.wrote("ns/a", "u1", &written);
+        assert_eq!(w.freshest("ns/a", "u1", stored.clone()), stored);
+        assert_eq!(w.lock().len(), 0, "the memory of the write is dropped");
     }
 
     #[test]

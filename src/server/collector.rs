@@ -15,6 +15,7 @@ use prometheus_client::metrics::MetricType;
 
 use crate::api::SocialConnection;
 use crate::conditions::{CondStatus, ConditionType, Reason};
+use crate::controller::packed::PackedConnection;
 
 /// Expiry of the current access token.
 pub const TOKEN_EXPIRATION: &str = "socialconnection_token_expiration_timestamp_seconds";
@@ -193,10 +194,10 @@ pub fn encode_series(connections: &[ConnectionSeries], mut encoder: DescriptorEn
 /// while this replica stands by (only the leader exports per-connection series, so that two
 /// replicas never report the same connection).
 #[derive(Clone, Default)]
-pub struct StoreSlot(Arc<RwLock<Option<Store<SocialConnection>>>>);
+pub struct StoreSlot(Arc<RwLock<Option<Store<PackedConnection>>>>);
 
-impl From<Store<SocialConnection>> for StoreSlot {
-    fn from(store: Store<SocialConnection>) -> Self {
+impl From<Store<PackedConnection>> for StoreSlot {
+    fn from(store: Store<PackedConnection>) -> Self {
         StoreSlot(Arc::new(RwLock::new(Some(store))))
     }
 }
@@ -212,12 +213,12 @@ impl Drop for HeldStore {
 
 impl StoreSlot {
     /// Puts a term's store in the slot until the returned guard is dropped.
-    pub fn hold(&self, store: Store<SocialConnection>) -> HeldStore {
+    pub fn hold(&self, store: Store<PackedConnection>) -> HeldStore {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
         HeldStore(self.clone())
     }
 
-    fn current(&self) -> Option<Store<SocialConnection>> {
+    fn current(&self) -> Option<Store<PackedConnection>> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -229,7 +230,7 @@ pub struct ConnectionCollector {
 
 impl ConnectionCollector {
     /// A collector reading `store` (a reader clone of the controller's store).
-    pub fn new(store: Store<SocialConnection>) -> Self {
+    pub fn new(store: Store<PackedConnection>) -> Self {
         ConnectionCollector { store: store.into() }
     }
 
@@ -248,7 +249,8 @@ impl std::fmt::Debug for ConnectionCollector {
 impl Collector for ConnectionCollector {
     fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let Some(store) = self.store.current() else { return encode_series(&[], encoder) };
-        let mut connections: Vec<ConnectionSeries> = store.state().iter().filter_map(|o| ConnectionSeries::of(o)).collect();
+        let mut connections: Vec<ConnectionSeries> =
+            store.state().iter().filter_map(|o| o.unpack().ok()).filter_map(|o| ConnectionSeries::of(&o)).collect();
         connections.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         encode_series(&connections, encoder)
     }
@@ -280,7 +282,7 @@ mod tests {
         json!({"type": t, "status": s, "reason": r, "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"})
     }
 
-    fn scrape(store: Store<SocialConnection>) -> String {
+    fn scrape(store: Store<PackedConnection>) -> String {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(ConnectionCollector::new(store)));
         let mut out = String::new();
@@ -310,7 +312,7 @@ mod tests {
     #[test]
     fn a_ready_connection_shows_its_times_ready_status_and_conditions() {
         let (reader, mut writer) = kube::runtime::reflector::store();
-        writer.apply_watcher_event(&Event::Apply(ready_one()));
+        writer.apply_watcher_event(&Event::Apply(PackedConnection::pack(ready_one()).unwrap()));
         let text = scrape(reader);
         let l = r#"namespace="a",name="page",provider="facebook""#;
         for line in [
@@ -336,6 +338,7 @@ mod tests {
     fn a_deleted_connection_leaves_no_series() {
         let (reader, mut writer) = kube::runtime::reflector::store();
         let obj = ready_one();
+        let obj = PackedConnection::pack(obj).unwrap();
         writer.apply_watcher_event(&Event::Apply(obj.clone()));
         assert!(scrape(reader.clone()).contains(r#"name="page""#));
         writer.apply_watcher_event(&Event::Delete(obj));

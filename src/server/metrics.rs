@@ -19,7 +19,8 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::collector::{ConnectionCollector, StoreSlot};
-use crate::api::{ProviderKind, SocialConnection};
+use crate::api::ProviderKind;
+use crate::controller::packed::PackedConnection;
 use crate::notify::{DeliveryObserver, ReceiverKind};
 use crate::providers::http::{ProviderCall, RequestObserver, RequestResult};
 
@@ -146,7 +147,7 @@ fn duration_buckets() -> Histogram {
 impl Metrics {
     /// The registry with every family, and the per-connection collector over `store` when
     /// given (the controller's store; tests of other parts pass `None`).
-    pub fn new(store: Option<Store<SocialConnection>>) -> Self {
+    pub fn new(store: Option<Store<PackedConnection>>) -> Self {
         Self::build(store.map(StoreSlot::from))
     }
 
