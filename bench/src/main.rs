@@ -197,8 +197,8 @@ where
     Ok(())
 }
 
-/// A status like the one the operator writes for a valid facebook connection (same fields,
-/// same size), for the baseline.
+/// A status like the one the operator writes for a valid facebook connection (the same eight
+/// conditions with the operator's wording, the same fields), for the baseline.
 fn baseline_status(now: &str) -> serde_json::Value {
     let cond = |ty: &str, status: &str, reason: &str, msg: &str| json!({"type": ty, "status": status, "reason": reason, "message": msg, "lastTransitionTime": now, "observedGeneration": 1});
     json!({
@@ -207,17 +207,19 @@ fn baseline_status(now: &str) -> serde_json::Value {
         "status": {
             "observedGeneration": 1,
             "conditions": [
-                cond("Valid", "True", "TokenValid", "The provider accepted the token."),
-                cond("Revoked", "False", "NotRevoked", "The provider did not report the token revoked."),
-                cond("RoleLost", "False", "NoRoleRequired", "No requiredRole is set."),
-                cond("ScopesMissing", "False", "NoScopesRequired", "No requiredScopes are set."),
-                cond("ExpiringSoon", "False", "ExpiryUnknown", "Neither the provider nor the Secret says when the token expires."),
-                cond("Ready", "True", "AllChecksPassed", "The connection works."),
+                cond("Ready", "True", "AllChecksPassed", "the connection works"),
+                cond("Valid", "True", "TokenValid", "the provider accepted the token"),
+                cond("Revoked", "False", "NotRevoked", "the token is not revoked"),
+                cond("RoleLost", "False", "NoRoleRequired", "spec.requiredRole is not set"),
+                cond("ScopesMissing", "False", "NoScopesRequired", "spec.requiredScopes is empty"),
+                cond("ExpiringSoon", "False", "ExpiryUnknown", "the provider and the Secret do not say when the token expires"),
+                cond("Stalled", "False", "NoActionNeeded", "no person needs to act"),
+                cond("Reconciling", "False", "CheckCompleted", "the last check passed"),
             ],
             "lastCheckTime": now,
             "nextCheckTime": now,
             "lastSuccessfulCheckTime": now,
-            "accountName": "Example User",
+            "accountName": "Example Page",
             "tokenFingerprint": "0123456789abcdef",
             "tokenFirstSeenTime": now,
             "consecutiveFailures": 0,
