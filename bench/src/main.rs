@@ -94,9 +94,9 @@ struct Args {
     /// Keep the control plane's and the operator's logs (their directory is printed).
     #[arg(long)]
     keep_logs: bool,
-    /// Memory probe: skip the baseline, start the operator, wait for every first status, then
-    /// print its resident memory every 5 s for this many seconds and stop (for comparing
-    /// builds and allocator settings quickly; the full run is what BENCHMARKS.md reports).
+    /// Probe: the baseline, then the operator's first statuses against it, then its resident
+    /// memory every 5 s for this many seconds, and stop (for comparing builds and settings
+    /// quickly; the full run is what BENCHMARKS.md reports).
     #[arg(long, value_name = "SECONDS")]
     memory_probe: Option<u64>,
     /// Environment for the operator (repeatable), e.g. --operator-env MALLOC_ARENA_MAX=2.
@@ -326,7 +326,9 @@ fn operator_spec(plan: &Plan, args: &Args, cp: &ControlPlane, fakes: &fake_provi
     }
 }
 
-/// `--memory-probe`: first statuses, then resident memory every 5 s for `span`.
+/// `--memory-probe`: first statuses (against the baseline), then resident memory every 5 s
+/// for `span`.
+#[allow(clippy::too_many_arguments)]
 async fn memory_probe(
     plan: &Plan,
     args: &Args,
@@ -334,6 +336,7 @@ async fn memory_probe(
     dir: &std::path::Path,
     client: &Client,
     fakes: &Arc<fake_providers::FakeProviders>,
+    baseline: Duration,
     span: Duration,
 ) -> Result<(), BenchError> {
     let board = StatusBoard::watch(client.clone());
@@ -344,11 +347,15 @@ async fn memory_probe(
     let mut op = Operator::spawn(&spec, &log)?;
     let n = plan.n;
     let all = board.wait(Duration::from_secs(3600), |s| s.values().filter(|v| v.first_status.is_some()).count() >= n).await;
+    let last_first = board.snapshot().values().filter_map(|s| s.first_status).max().unwrap_or_else(Instant::now);
+    let conv = last_first.saturating_duration_since(t0);
     let (rss, hwm) = op.memory_kib().unwrap_or_default();
     println!(
-        "probe: first statuses {} after {} ; RSS {} (peak {})",
+        "probe: first statuses {} after {} ({:.2} × baseline; operator CPU {:.1} s); RSS {} (peak {})",
         if all { "all" } else { "NOT all" },
-        secs(t0.elapsed()),
+        secs(conv),
+        conv.as_secs_f64() / baseline.as_secs_f64(),
+        op.cpu_seconds().unwrap_or(0.0),
         mib(rss),
         mib(hwm)
     );
@@ -413,10 +420,6 @@ async fn measure(plan: &Plan, args: &Args, cp: &ControlPlane, dir: &std::path::P
     .await?;
     progress(format!("created in {}", secs(t.elapsed())));
 
-    if let Some(probe) = args.memory_probe {
-        return memory_probe(plan, args, cp, dir, &client, &fakes, Duration::from_secs(probe)).await;
-    }
-
     // --- Baseline ----------------------------------------------------------------------------
     progress(format!("baseline: {n} connections in bench-baseline, one status apply each, {c} workers"));
     fan_out((0..n).collect(), 32, |i| {
@@ -428,6 +431,10 @@ async fn measure(plan: &Plan, args: &Args, cp: &ControlPlane, dir: &std::path::P
         }
     })
     .await?;
+    // Timed like the operator below: until a watch of the objects has seen every status (the
+    // same observer, the same cost to the API server).
+    let baseline_board = StatusBoard::watch_labelled(client.clone(), observe::BASELINE_LABEL);
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     let status = baseline_status(&now);
     let t = Instant::now();
@@ -442,11 +449,23 @@ async fn measure(plan: &Plan, args: &Args, cp: &ControlPlane, dir: &std::path::P
         }
     })
     .await?;
-    let baseline = t.elapsed();
+    let applied = t.elapsed();
+    if !baseline_board.wait(Duration::from_secs(600), |s| s.values().filter(|v| v.first_status.is_some()).count() >= n).await {
+        return Err(BenchError::Behaviour("the baseline's watch did not see every status".into()));
+    }
+    let baseline = baseline_board.last_first_status().map_or(applied, |l| l.saturating_duration_since(t));
+    baseline_board.stop();
     Api::<SocialConnection>::namespaced(client.clone(), "bench-baseline")
         .delete_collection(&DeleteParams::default(), &ListParams::default())
         .await?;
-    line(&mut report, "baseline: every status applied", format!("{} ({:.0} objects/s)", secs(baseline), n as f64 / baseline.as_secs_f64()));
+    line(
+        &mut report,
+        "baseline: every status applied",
+        format!("{} ({:.0} objects/s; the last apply answered after {})", secs(baseline), n as f64 / baseline.as_secs_f64(), secs(applied)),
+    );
+    if let Some(probe) = args.memory_probe {
+        return memory_probe(plan, args, cp, dir, &client, &fakes, baseline, Duration::from_secs(probe)).await;
+    }
 
     // --- Operator: first statuses ------------------------------------------------------------
     let board = StatusBoard::watch(client.clone());

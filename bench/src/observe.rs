@@ -13,6 +13,8 @@ use tokio::sync::Notify;
 
 /// The label every benchmark connection carries.
 pub const CONNECTION_LABEL: &str = "sco-bench=connection";
+/// The label of the baseline's objects.
+pub const BASELINE_LABEL: &str = "sco-bench=baseline";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -34,16 +36,24 @@ pub struct Seen {
 pub struct StatusBoard {
     seen: Mutex<HashMap<String, Seen>>,
     changed: Notify,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl StatusBoard {
     /// Starts watching every benchmark connection in the cluster.
     pub fn watch(client: Client) -> Arc<StatusBoard> {
+        Self::watch_labelled(client, CONNECTION_LABEL)
+    }
+
+    /// Starts watching the objects with `label` (the baseline's are watched the same way, so
+    /// that both phases are timed until a watcher has seen every status, and the API server
+    /// serves one observer in both).
+    pub fn watch_labelled(client: Client, label: &'static str) -> Arc<StatusBoard> {
         let board = Arc::new(StatusBoard::default());
         let b = board.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let api: Api<SocialConnection> = Api::all(client);
-            let mut stream = watcher(api, watcher::Config::default().labels(CONNECTION_LABEL)).default_backoff().boxed();
+            let mut stream = watcher(api, watcher::Config::default().labels(label)).default_backoff().boxed();
             while let Some(ev) = stream.next().await {
                 let obj = match ev {
                     Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => o,
@@ -52,7 +62,20 @@ impl StatusBoard {
                 b.observe(&obj);
             }
         });
+        *lock(&board.task) = Some(task);
         board
+    }
+
+    /// Stops the watch.
+    pub fn stop(&self) {
+        if let Some(task) = lock(&self.task).take() {
+            task.abort();
+        }
+    }
+
+    /// The latest first status seen.
+    pub fn last_first_status(&self) -> Option<Instant> {
+        lock(&self.seen).values().filter_map(|s| s.first_status).max()
     }
 
     fn observe(&self, obj: &SocialConnection) {
