@@ -326,6 +326,21 @@ fn operator_spec(plan: &Plan, args: &Args, cp: &ControlPlane, fakes: &fake_provi
     }
 }
 
+/// Waits (up to an hour) until the board has seen a first status for `n` connections; fails at
+/// once if the operator exits meanwhile (a bad --operator-arg, say).
+async fn first_statuses(board: &StatusBoard, op: &mut Operator, n: usize) -> Result<bool, BenchError> {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    while Instant::now() < deadline {
+        if board.wait(Duration::from_secs(1), |s| s.values().filter(|v| v.first_status.is_some()).count() >= n).await {
+            return Ok(true);
+        }
+        if !op.running() {
+            return Err(BenchError::Behaviour("the operator exited before every connection had a status (see its log)".into()));
+        }
+    }
+    Ok(false)
+}
+
 /// `--memory-probe`: first statuses (against the baseline), then resident memory every 5 s
 /// for `span`.
 #[allow(clippy::too_many_arguments)]
@@ -346,7 +361,7 @@ async fn memory_probe(
     let t0 = Instant::now();
     let mut op = Operator::spawn(&spec, &log)?;
     let n = plan.n;
-    let all = board.wait(Duration::from_secs(3600), |s| s.values().filter(|v| v.first_status.is_some()).count() >= n).await;
+    let all = first_statuses(&board, &mut op, n).await?;
     let last_first = board.snapshot().values().filter_map(|s| s.first_status).max().unwrap_or_else(Instant::now);
     let conv = last_first.saturating_duration_since(t0);
     let (rss, hwm) = op.memory_kib().unwrap_or_default();
@@ -476,8 +491,8 @@ async fn measure(plan: &Plan, args: &Args, cp: &ControlPlane, dir: &std::path::P
     progress(format!("starting the operator ({}), log {}", args.operator.display(), log.display()));
     let c_start = cluster::counters(&client).await?;
     let t0 = Instant::now();
-    let op = Operator::spawn(&spec, &log)?;
-    let all_done = board.wait(Duration::from_secs(3600), |s| s.values().filter(|v| v.first_status.is_some()).count() >= n).await;
+    let mut op = Operator::spawn(&spec, &log)?;
+    let all_done = first_statuses(&board, &mut op, n).await?;
     let t_settled = Instant::now();
     let seen = board.snapshot();
     let firsts: Vec<Instant> = seen.values().filter_map(|s| s.first_status).collect();

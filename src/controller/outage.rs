@@ -8,7 +8,7 @@
 //! per-provider state of one process (a restart forgets it, and the first failing checks after
 //! it find the outage again).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -50,10 +50,51 @@ impl Default for OutageRule {
 pub struct ProviderHealth {
     /// Per connection checked in the window: (when, failed transiently) of its latest check.
     recent: HashMap<String, (Timestamp, bool)>,
+    /// The checks of `recent` (and older ones since replaced) in the order they were recorded,
+    /// so that leaving the window costs constant time per check instead of a scan of every
+    /// connection on every check (quadratic at thousands of connections).
+    order: VecDeque<(Timestamp, String)>,
+    /// How many of `recent` failed transiently.
+    failures: usize,
     /// The end of the current pause.
     paused_until: Option<Timestamp>,
     /// Pauses since the last definite answer.
     pauses: u32,
+}
+
+impl ProviderHealth {
+    /// Forgets the checks recorded before `since`.
+    fn expire(&mut self, since: Timestamp) {
+        while self.order.front().is_some_and(|(t, _)| *t < since) {
+            let Some((t, key)) = self.order.pop_front() else { break };
+            // A later check of the same connection replaced this one: it stays.
+            if self.recent.get(&key).is_some_and(|(latest, _)| *latest == t)
+                && let Some((_, failed)) = self.recent.remove(&key)
+                && failed
+            {
+                self.failures = self.failures.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Records the latest check of connection `key`.
+    fn insert(&mut self, key: &str, at: Timestamp, failed: bool) {
+        if let Some((_, was_failed)) = self.recent.insert(key.to_string(), (at, failed))
+            && was_failed
+        {
+            self.failures = self.failures.saturating_sub(1);
+        }
+        if failed {
+            self.failures = self.failures.saturating_add(1);
+        }
+        self.order.push_back((at, key.to_string()));
+    }
+
+    fn clear(&mut self) {
+        self.recent.clear();
+        self.order.clear();
+        self.failures = 0;
+    }
 }
 
 /// What a recorded check changed.
@@ -81,9 +122,9 @@ impl OutageRule {
     /// outage-type answer) and says whether a pause starts or an outage ended.
     pub fn record(&self, h: &mut ProviderHealth, key: &str, now: Timestamp, transient: bool) -> OutageChange {
         let since = sub(now, self.window);
-        h.recent.retain(|_, (t, _)| *t >= since);
+        h.expire(since);
         if !transient {
-            h.recent.insert(key.to_string(), (now, false));
+            h.insert(key, now, false);
             if h.pauses > 0 {
                 h.pauses = 0;
                 h.paused_until = None;
@@ -95,9 +136,9 @@ impl OutageRule {
             // A check that was already under way when the pause started.
             return OutageChange::None;
         }
-        h.recent.insert(key.to_string(), (now, true));
+        h.insert(key, now, true);
         let checks = h.recent.len();
-        let failures = h.recent.values().filter(|(_, f)| *f).count();
+        let failures = h.failures;
         // After a pause the first failure is enough: the provider has not come back.
         let out = if h.pauses > 0 { true } else { checks >= self.min_checks && failures as f64 >= self.ratio * checks as f64 };
         if !out {
@@ -107,7 +148,7 @@ impl OutageRule {
         let pause = self.first_pause.saturating_mul(1u32 << exp).min(self.max_pause);
         h.pauses = h.pauses.saturating_add(1);
         h.paused_until = Some(add(now, pause));
-        h.recent.clear();
+        h.clear();
         OutageChange::Paused { pause, failures, checks, first: h.pauses == 1 }
     }
 
@@ -254,5 +295,28 @@ mod tests {
         assert!(o.remaining(ProviderKind::Facebook, at(10)).is_some());
         assert_eq!(o.remaining(ProviderKind::X, at(10)), None);
         assert_eq!(o.paused(at(10)), [ProviderKind::Facebook]);
+    }
+
+    proptest::proptest! {
+        /// The window kept incrementally holds what a scan of every recorded check would:
+        /// each connection's latest check inside the window, and how many of those failed.
+        #[test]
+        fn the_incremental_window_matches_a_scan(checks in proptest::collection::vec((0u8..6, 0i64..5, proptest::bool::ANY), 1..200)) {
+            let window = Duration::from_secs(60);
+            let mut h = ProviderHealth::default();
+            let mut latest: HashMap<String, (Timestamp, bool)> = HashMap::new();
+            let mut s = 0;
+            for (conn, step, failed) in checks {
+                s += step * 7;
+                let key = format!("ns/c{conn}");
+                let since = sub(at(s), window);
+                h.expire(since);
+                h.insert(&key, at(s), failed);
+                latest.insert(key, (at(s), failed));
+                latest.retain(|_, (t, _)| *t >= since);
+                proptest::prop_assert_eq!(&h.recent, &latest);
+                proptest::prop_assert_eq!(h.failures, latest.values().filter(|(_, f)| *f).count());
+            }
+        }
     }
 }

@@ -183,7 +183,12 @@ pub struct ProviderBudgets {
     tails: Mutex<HashMap<ProviderKind, Timestamp>>,
     /// Per connection (`namespace/name`): its turn.
     turns: Mutex<HashMap<String, Timestamp>>,
+    /// Size of `turns` at which stale turns are dropped next.
+    prune_at: AtomicUsize,
 }
+
+/// Fewest turns before stale ones are looked for.
+const PRUNE_FLOOR: usize = 1024;
 
 impl ProviderBudgets {
     /// The default budgets, with `overrides` replacing some.
@@ -195,7 +200,7 @@ impl ProviderBudgets {
                 (p, (rate, RateLimiter::direct(rate.quota()), AtomicUsize::new(0)))
             })
             .collect();
-        ProviderBudgets { buckets, tails: Mutex::default(), turns: Mutex::default() }
+        ProviderBudgets { buckets, tails: Mutex::default(), turns: Mutex::default(), prune_at: AtomicUsize::new(PRUNE_FLOOR) }
     }
 
     /// The budget of `provider`.
@@ -226,9 +231,12 @@ impl ProviderBudgets {
         tails.insert(provider, tail);
         // Turns of connections that never came back (deleted meanwhile) are dropped an hour
         // after they passed.
-        if turns.len() >= 1024 {
+        // The scan runs when the map has doubled since the last one, so its cost per turn
+        // stays constant however many connections wait.
+        if turns.len() >= self.prune_at.load(Ordering::Relaxed) {
             let stale = super::schedule::sub(now, Duration::from_secs(3600));
             turns.retain(|_, t| *t > stale);
+            self.prune_at.store(turns.len().saturating_mul(2).max(PRUNE_FLOOR), Ordering::Relaxed);
         }
         turns.insert(key.to_string(), turn);
         Some(duration_between(now, turn).max(Duration::from_secs(1)))
