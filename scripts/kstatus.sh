@@ -16,10 +16,9 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$REPO_ROOT/tests/kstatus"
-CACHE_ROOT="${SCO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/social-connection-operator}"
-
-log() { printf 'kstatus: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+TOOL=kstatus
+# shellcheck source=scripts/lib/go-tool.sh
+source "$REPO_ROOT/scripts/lib/go-tool.sh"
 
 VERSION="$(awk '$1 == "sigs.k8s.io/cli-utils" && $2 ~ /^v/ { print $2; exit }' "$SRC/go.mod")"
 [[ -n "$VERSION" ]] || die "no sigs.k8s.io/cli-utils version in $SRC/go.mod"
@@ -27,30 +26,8 @@ VERSION="$(awk '$1 == "sigs.k8s.io/cli-utils" && $2 ~ /^v/ { print $2; exit }' "
 SUM="$(sha256sum "$SRC/main.go" "$SRC/go.sum" | sha256sum | cut -c1-12)"
 BIN="$CACHE_ROOT/bin/kstatus-check-$VERSION-$SUM/kstatus-check"
 
-ensure_built() {
-    [[ -x "$BIN" ]] && return 0
-    command -v go >/dev/null || die "go is required to build kstatus-check"
-    mkdir -p "$(dirname "$BIN")"
-    exec 9>"$(dirname "$BIN")/.build.lock"
-    flock 9
-    [[ -x "$BIN" ]] && return 0
-    local tmp="$BIN.tmp.$$" start=$SECONDS
-    log "building kstatus-check with cli-utils $VERSION"
-    if ! (cd "$SRC" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp" .); then
-        rm -f "$tmp"
-        die "building kstatus-check failed"
-    fi
-    mv -f "$tmp" "$BIN"
-    log "built $BIN in $((SECONDS - start))s"
-    exec 9>&-
+go_tool_build() {
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$1" .
 }
 
-case "${1:-}" in
-build)
-    ensure_built
-    if [[ "${2:-}" == --print-bin ]]; then
-        printf '%s\n' "$BIN"
-    fi
-    ;;
-*) die "usage: $0 build [--print-bin]" ;;
-esac
+go_tool_main "$@"

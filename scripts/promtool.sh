@@ -19,42 +19,19 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$REPO_ROOT/tests/promtool"
-CACHE_ROOT="${SCO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/social-connection-operator}"
-
-log() { printf 'promtool: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+TOOL=promtool
+# shellcheck source=scripts/lib/go-tool.sh
+source "$REPO_ROOT/scripts/lib/go-tool.sh"
 
 VERSION="$(awk '$1 == "require" && $2 == "github.com/prometheus/prometheus" { print $3; exit }
     $1 == "github.com/prometheus/prometheus" && $2 ~ /^v/ { print $2; exit }' "$SRC/go.mod")"
 [[ -n "$VERSION" ]] || die "no github.com/prometheus/prometheus version in $SRC/go.mod"
 BIN="$CACHE_ROOT/bin/prometheus-$VERSION/promtool"
 
-ensure_built() {
-    [[ -x "$BIN" ]] && return 0
-    command -v go >/dev/null || die "go is required to build promtool"
-    mkdir -p "$(dirname "$BIN")"
-    exec 9>"$(dirname "$BIN")/.build.lock"
-    flock 9
-    [[ -x "$BIN" ]] && return 0
-    local tmp="$BIN.tmp.$$" start=$SECONDS
-    log "building promtool $VERSION (a cold build takes minutes)"
-    if ! (cd "$SRC" && CGO_ENABLED=0 go build -trimpath -tags remove_all_sd \
+go_tool_build() {
+    CGO_ENABLED=0 go build -trimpath -tags remove_all_sd \
         -ldflags "-s -w -X github.com/prometheus/common/version.Version=$VERSION" \
-        -o "$tmp" github.com/prometheus/prometheus/cmd/promtool); then
-        rm -f "$tmp"
-        die "building promtool failed"
-    fi
-    mv -f "$tmp" "$BIN"
-    log "built $BIN in $((SECONDS - start))s"
-    exec 9>&-
+        -o "$1" github.com/prometheus/prometheus/cmd/promtool
 }
 
-case "${1:-}" in
-build)
-    ensure_built
-    if [[ "${2:-}" == --print-bin ]]; then
-        printf '%s\n' "$BIN"
-    fi
-    ;;
-*) die "usage: $0 build [--print-bin]" ;;
-esac
+go_tool_main "$@"

@@ -14,6 +14,7 @@ use kube::api::{Api, ListParams};
 use serde_json::json;
 use social_connection_operator::api::SocialConnection;
 
+use crate::providers::in_minutes;
 use crate::support::*;
 
 #[path = "../common/argo.rs"]
@@ -58,19 +59,14 @@ fn kstatus_of(list_json: &str) -> BTreeMap<String, (String, String)> {
 /// of that state, the kstatus status, the Argo CD health).
 type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, &'a str)>, serde_json::Value, &'a str, &'a str, &'a str);
 
-fn rfc3339_in(hours: i64) -> String {
-    let t = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(hours)).expect("time");
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn flux_and_argo_read_every_state_the_operator_writes_as_a_person_would() {
     let w = world();
     let client = w.client().await;
     let ns = namespace(&client, "kstatus").await;
     // (name, token scenario, extra Secret keys, spec changes, Ready reason, kstatus, Argo CD)
-    let past = rfc3339_in(-1);
-    let soon = rfc3339_in(48);
+    let past = in_minutes(-60);
+    let soon = in_minutes(48 * 60);
     let cases: Vec<Case> = vec![
         ("ready", Some("valid"), vec![], json!({}), "AllChecksPassed", "Current", "Healthy"),
         ("expiring-soon", Some("valid"), vec![("expires_at", &soon)], json!({}), "AllChecksPassed", "Current", "Healthy"),

@@ -16,6 +16,7 @@ use serde_json::json;
 use social_connection_operator::api::{REFRESH_REQUESTED_ANNOTATION, SocialConnection};
 
 use crate::refresh::{app_secret, secret_value, token_secret};
+use crate::providers::in_minutes;
 use crate::support::*;
 
 /// The binary's default lease timings, which the test uses.
@@ -28,11 +29,6 @@ const ROTATING: [(&str, &str, &str); 3] = [
     ("pinterest", fakes::PINTEREST_ACCOUNT_ID, "/v5/oauth/token"),
     ("tiktok", fakes::TIKTOK_OPEN_ID, "/v2/oauth/token/"),
 ];
-
-fn in_minutes(m: i64) -> String {
-    let t = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_mins(m)).expect("time");
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
 
 /// Lines of a JSON log whose message is exactly `message`.
 fn count_messages(log: &str, message: &str) -> usize {

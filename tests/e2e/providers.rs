@@ -92,6 +92,11 @@ pub fn rfc3339_in(d: SignedDuration) -> (Timestamp, String) {
     (t, t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
+/// `now + m` minutes as RFC 3339 (seconds).
+pub fn in_minutes(m: i64) -> String {
+    rfc3339_in(SignedDuration::from_mins(m)).1
+}
+
 /// `now + d` as unix seconds.
 pub fn unix_in(d: SignedDuration) -> (Timestamp, String) {
     let t = Timestamp::from_second((Timestamp::now() + d).as_second()).expect("timestamp");

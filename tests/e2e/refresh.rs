@@ -11,6 +11,7 @@ use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use social_connection_operator::api::{MANAGED_LABEL, REFRESH_REQUESTED_ANNOTATION, SocialConnection};
 
+use crate::providers::in_minutes;
 use crate::support::*;
 
 /// One provider's refresh case.
@@ -25,11 +26,6 @@ struct Case {
     refresh_path: &'static str,
     /// Whether a refresh token is stored.
     refresh_token: bool,
-}
-
-fn in_minutes(m: i64) -> String {
-    let t = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_mins(m)).expect("time");
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Creates the token Secret, labelled (or not) `social.connections.dev/managed: "true"`.

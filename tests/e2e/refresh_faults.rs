@@ -13,6 +13,7 @@ use serde_json::json;
 use social_connection_operator::api::{SocialConnection, SocialConnectionStatus};
 
 use crate::refresh::{app_secret, token_secret};
+use crate::providers::in_minutes;
 use crate::support::*;
 
 /// x's token endpoint on its fake.
@@ -30,11 +31,6 @@ fn x_requests_with(path: &str, token: &str) -> Vec<fakes::RecordedRequest> {
                 || r.headers.iter().any(|(_, v)| v.strip_prefix("Bearer ") == Some(token))
         })
         .collect()
-}
-
-fn in_minutes(m: i64) -> String {
-    let t = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_mins(m)).expect("time");
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The connection's status, if the API server answers.
