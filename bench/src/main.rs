@@ -383,6 +383,18 @@ async fn memory_probe(
     if !op.running() {
         return Err(BenchError::Behaviour("the operator exited".into()));
     }
+    // A restart lists every connection with its status at once.
+    op.stop().await;
+    let t1 = Instant::now();
+    let mut op = Operator::spawn(&spec, &log)?;
+    while t1.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (rss, hwm) = op.memory_kib().unwrap_or_default();
+        println!("probe: restarted t+{} RSS {} (peak {})", secs(t1.elapsed()), mib(rss), mib(hwm));
+    }
+    if !op.running() {
+        return Err(BenchError::Behaviour("the operator exited after its restart".into()));
+    }
     op.stop().await;
     Ok(())
 }

@@ -15,8 +15,8 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use social_connection_operator::api::{REFRESH_REQUESTED_ANNOTATION, SocialConnection};
 
-use crate::refresh::{app_secret, secret_value, token_secret};
 use crate::providers::in_minutes;
+use crate::refresh::{app_secret, secret_value, token_secret};
 use crate::support::*;
 
 /// The binary's default lease timings, which the test uses.

@@ -12,8 +12,8 @@ use kube::api::Api;
 use serde_json::json;
 use social_connection_operator::api::{SocialConnection, SocialConnectionStatus};
 
-use crate::refresh::{app_secret, token_secret};
 use crate::providers::in_minutes;
+use crate::refresh::{app_secret, token_secret};
 use crate::support::*;
 
 /// x's token endpoint on its fake.
