@@ -58,11 +58,6 @@ impl PackedConnection {
         let json = lz4_flex::block::decompress_size_prepended_with_dict(&self.packed, DICTIONARY)?;
         Ok(serde_json::from_slice(&json)?)
     }
-
-    /// Bytes held for the packed object.
-    pub fn packed_len(&self) -> usize {
-        self.packed.len()
-    }
 }
 
 impl Resource for PackedConnection {
@@ -163,7 +158,7 @@ mod tests {
         let mut slimmed = obj.clone();
         slim(&mut slimmed);
         let json = serde_json::to_vec(&slimmed).unwrap().len();
-        let packed = PackedConnection::pack(obj).unwrap().packed_len();
+        let packed = PackedConnection::pack(obj).unwrap().packed.len();
         let without_dictionary = lz4_flex::compress_prepend_size(&serde_json::to_vec(&slimmed).unwrap()).len();
         println!("JSON {json} bytes, LZ4 {without_dictionary}, LZ4 with the dictionary {packed}");
         assert!(packed * 4 < json, "packed {packed} bytes, JSON {json}");

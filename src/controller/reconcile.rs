@@ -159,7 +159,7 @@ impl Outcome {
 }
 
 /// `<namespace>/<name>`.
-fn object_key(obj: &SocialConnection) -> String {
+fn object_key(obj: &impl ResourceExt) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
@@ -743,7 +743,7 @@ async fn write_status(api: &Api<SocialConnection>, name: &str, status: &SocialCo
 /// failing API server is not hammered. A kept check outcome is stored on the retry without a
 /// new provider call.
 pub fn error_policy(obj: Arc<PackedConnection>, err: &Error, ctx: Arc<Context>) -> Action {
-    let wait = ctx.api_retries.failed(&format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), rand::random::<f64>());
+    let wait = ctx.api_retries.failed(&object_key(obj.as_ref()), rand::random::<f64>());
     tracing::warn!(
         name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default(), error = %err, kind = err.label(),
         retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "reconcile failed; retrying"

@@ -122,7 +122,7 @@ impl Mailpit {
     async fn start() -> Mailpit {
         let out = Command::new("bash")
             .arg(path("scripts/mailpit.sh"))
-            .args(["build", "--print-path"])
+            .args(["build", "--print-bin"])
             .stderr(Stdio::inherit())
             .output()
             .expect("mailpit.sh");
